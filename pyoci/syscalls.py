@@ -1,0 +1,149 @@
+"""Raw Linux syscalls for pyoci, over the cffi module built from ``csrc/``.
+
+Every other module reaches the kernel through these wrappers; they turn a
+``-1`` return into :class:`OSError` carrying errno and the path involved.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyoci._native import ffi, lib
+
+CLONE_NEWNS = lib.CLONE_NEWNS
+CLONE_NEWUTS = lib.CLONE_NEWUTS
+CLONE_NEWIPC = lib.CLONE_NEWIPC
+CLONE_NEWUSER = lib.CLONE_NEWUSER
+CLONE_NEWPID = lib.CLONE_NEWPID
+CLONE_NEWNET = lib.CLONE_NEWNET
+CLONE_NEWCGROUP = lib.CLONE_NEWCGROUP
+CLONE_NEWTIME = lib.CLONE_NEWTIME
+
+MS_RDONLY = lib.MS_RDONLY
+MS_NOSUID = lib.MS_NOSUID
+MS_NODEV = lib.MS_NODEV
+MS_NOEXEC = lib.MS_NOEXEC
+MS_SYNCHRONOUS = lib.MS_SYNCHRONOUS
+MS_REMOUNT = lib.MS_REMOUNT
+MS_MANDLOCK = lib.MS_MANDLOCK
+MS_DIRSYNC = lib.MS_DIRSYNC
+MS_NOSYMFOLLOW = lib.MS_NOSYMFOLLOW
+MS_NOATIME = lib.MS_NOATIME
+MS_NODIRATIME = lib.MS_NODIRATIME
+MS_BIND = lib.MS_BIND
+MS_MOVE = lib.MS_MOVE
+MS_REC = lib.MS_REC
+MS_SILENT = lib.MS_SILENT
+MS_POSIXACL = lib.MS_POSIXACL
+MS_UNBINDABLE = lib.MS_UNBINDABLE
+MS_PRIVATE = lib.MS_PRIVATE
+MS_SLAVE = lib.MS_SLAVE
+MS_SHARED = lib.MS_SHARED
+MS_RELATIME = lib.MS_RELATIME
+MS_STRICTATIME = lib.MS_STRICTATIME
+MS_LAZYTIME = lib.MS_LAZYTIME
+MNT_DETACH = lib.MNT_DETACH
+
+MOUNT_ATTR_RDONLY = lib.MOUNT_ATTR_RDONLY
+MOUNT_ATTR_NOSUID = lib.MOUNT_ATTR_NOSUID
+MOUNT_ATTR_NODEV = lib.MOUNT_ATTR_NODEV
+MOUNT_ATTR_NOEXEC = lib.MOUNT_ATTR_NOEXEC
+MOUNT_ATTR__ATIME = lib.MOUNT_ATTR__ATIME
+MOUNT_ATTR_RELATIME = lib.MOUNT_ATTR_RELATIME
+MOUNT_ATTR_NOATIME = lib.MOUNT_ATTR_NOATIME
+MOUNT_ATTR_STRICTATIME = lib.MOUNT_ATTR_STRICTATIME
+MOUNT_ATTR_NODIRATIME = lib.MOUNT_ATTR_NODIRATIME
+MOUNT_ATTR_IDMAP = lib.MOUNT_ATTR_IDMAP
+MOUNT_ATTR_NOSYMFOLLOW = lib.MOUNT_ATTR_NOSYMFOLLOW
+AT_RECURSIVE = lib.AT_RECURSIVE
+AT_EMPTY_PATH = lib.AT_EMPTY_PATH
+OPEN_TREE_CLONE = lib.OPEN_TREE_CLONE
+OPEN_TREE_CLOEXEC = lib.OPEN_TREE_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = lib.MOVE_MOUNT_F_EMPTY_PATH
+
+RESOLVE_NO_XDEV = lib.RESOLVE_NO_XDEV
+RESOLVE_NO_MAGICLINKS = lib.RESOLVE_NO_MAGICLINKS
+RESOLVE_NO_SYMLINKS = lib.RESOLVE_NO_SYMLINKS
+RESOLVE_BENEATH = lib.RESOLVE_BENEATH
+RESOLVE_IN_ROOT = lib.RESOLVE_IN_ROOT
+
+_NULL = ffi.NULL
+
+
+def _check(ret: int, what: str, path: str | None = None) -> int:
+    if ret < 0:
+        err = ffi.errno
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def _c(s: str | None):
+    return _NULL if s is None else s.encode()
+
+
+def unshare(flags: int) -> None:
+    _check(lib.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check(lib.setns(fd, nstype), "setns")
+
+
+def join_namespaces(entries: list[tuple[int, int]]) -> None:
+    """setns into each ``(fd, nstype)`` in order, in one C call."""
+    if not entries:
+        return
+    fds = ffi.new("int[]", [fd for fd, _ in entries])
+    types = ffi.new("int[]", [t for _, t in entries])
+    failed = ffi.new("int *")
+    if lib.pyoci_join_namespaces(fds, types, len(entries), failed) < 0:
+        err = ffi.errno
+        raise OSError(err, f"setns: {os.strerror(err)}", str(failed[0]))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    _check(lib.mount(_c(source), target.encode(), _c(fstype), flags, _c(data)),
+           "mount", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(lib.umount2(target.encode(), flags), "umount2", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check(lib.pyoci_pivot_root(new_root.encode(), put_old.encode()), "pivot_root", new_root)
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(lib.sethostname(raw, len(raw)), "sethostname")
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    _check(lib.setdomainname(raw, len(raw)), "setdomainname")
+
+
+def personality(persona: int) -> int:
+    return _check(lib.personality(persona), "personality")
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    return _check(lib.pyoci_openat2(dirfd, path.encode(), flags, mode, resolve), "openat2", path)
+
+
+def mount_setattr(dirfd: int, path: str, flags: int, attr_set: int = 0, attr_clr: int = 0,
+                  propagation: int = 0, userns_fd: int = 0) -> None:
+    _check(lib.pyoci_mount_setattr(dirfd, path.encode(), flags, attr_set, attr_clr,
+                                   propagation, userns_fd), "mount_setattr", path)
+
+
+def open_tree(dirfd: int, path: str, flags: int) -> int:
+    return _check(lib.pyoci_open_tree(dirfd, path.encode(), flags), "open_tree", path)
+
+
+def move_mount(from_dirfd: int, from_path: str, to_dirfd: int, to_path: str,
+               flags: int) -> None:
+    _check(lib.pyoci_move_mount(from_dirfd, from_path.encode(), to_dirfd, to_path.encode(),
+                                flags), "move_mount", to_path)
