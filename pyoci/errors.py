@@ -22,5 +22,5 @@ class ContainerExists(PyociError):
 
 class InvalidID(PyociError):
     def __init__(self, container_id: str) -> None:
-        super().__init__(f"invalid container id format: {container_id!r}" if container_id
+        super().__init__(f"invalid container id format: {container_id}" if container_id
                          else "container id cannot be empty")

@@ -1,0 +1,99 @@
+"""Loading a bundle's config.json and rejecting bad ones before any container work starts.
+
+jsonschema is imported lazily (it costs ~200ms); commands such as state and kill must not
+import this module.
+"""
+
+import functools
+import json
+import os
+import pathlib
+from typing import Any
+
+from pyoci.errors import ConfigError
+from pyoci.namespaces import NAMESPACES
+
+SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
+
+
+@functools.cache
+def load_schema_validator(name: str = "config-schema.json") -> Any:
+    """Return a Draft 4 validator for a bundled schema, its relative $refs resolved offline."""
+    import jsonschema
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT4
+
+    # The spec's schemas name each other by file name, so register every file by its
+    # file:// URI and give the root schema that URI as its base.
+    registry = Registry().with_resources(
+        (path.as_uri(), DRAFT4.create_resource(json.loads(path.read_text())))
+        for path in SCHEMA_DIR.glob("*.json")
+    )
+    path = SCHEMA_DIR / name
+    schema = {**json.loads(path.read_text()), "id": path.as_uri()}
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
+def rootfs_path(config: dict, bundle: str) -> str:
+    """Absolute path of the root filesystem; a relative root.path is relative to the bundle."""
+    # runc resolves against its working directory after chdir(bundle), i.e. the real path.
+    return os.path.normpath(os.path.join(os.path.realpath(bundle), config["root"]["path"]))
+
+
+def load_config(bundle: str) -> dict:
+    """Read, parse and check <bundle>/config.json; every failure is one ConfigError line."""
+    if not os.path.isdir(bundle):
+        raise ConfigError(f"bundle directory {bundle} does not exist")
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError("JSON specification file config.json not found") from None
+    except OSError as e:
+        raise ConfigError(f"config.json: {e.strerror}") from None
+    try:
+        config = json.loads(data)
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"config.json: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config.json: invalid JSON: not UTF-8 text") from None
+    validate_config(config)
+    check_config(config, bundle)
+    return config
+
+
+def validate_config(config: Any) -> None:
+    """Check config against the runtime-spec schema, reporting the most relevant error."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(load_schema_validator().iter_errors(config))
+    if error is not None:
+        raise ConfigError(f"config.json: {error.json_path}: {error.message}")
+
+
+def check_config(config: dict, bundle: str) -> None:
+    """The checks runc makes that the schema cannot express; config is schema-valid."""
+    if "root" not in config:
+        raise ConfigError("config.json: $: 'root' is a required property")
+    rootfs = rootfs_path(config, bundle)
+    if not os.path.isdir(rootfs):
+        what = "is not a directory" if os.path.exists(rootfs) else "does not exist"
+        raise ConfigError(f"config.json: $.root.path: rootfs {rootfs} {what}")
+    if "process" in config and not config["process"].get("args"):
+        raise ConfigError("config.json: $.process.args: args must not be empty")
+    seen: set[str] = set()
+    for i, ns in enumerate(config.get("linux", {}).get("namespaces", [])):
+        ns_type = ns["type"]
+        # The schema's enum follows the spec; this follows what pyoci can actually create.
+        if ns_type not in NAMESPACES:
+            raise ConfigError(
+                f"config.json: $.linux.namespaces[{i}].type: unknown namespace type {ns_type!r}"
+            )
+        if ns_type in seen:
+            raise ConfigError(
+                f"config.json: $.linux.namespaces[{i}].type: duplicate namespace type {ns_type!r}"
+            )
+        seen.add(ns_type)
+
