@@ -1,0 +1,364 @@
+"""The `pyoci` command line: runc's commands and flags, and nothing but parsing and printing.
+
+Library modules are imported inside each command, never here, so that the hot paths
+(`state`, `kill`, `start`, called many times per container by containerd and podman)
+don't pay for what only `create` needs (config validation, seccomp, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import click
+
+DEFAULT_ROOT = "/run/pyoci"
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class Globals:
+    """Global options, on ctx.obj for the commands and for error reporting in main.
+
+    A plain class rather than a dataclass: importing dataclasses costs every hot-path call.
+    """
+
+    def __init__(self) -> None:
+        self.root: str = DEFAULT_ROOT
+        self.log: str | None = None
+        self.log_format: str = "text"
+        self.debug: bool = False
+        self.systemd_cgroup: bool = False
+        self.rootless: str = "auto"
+
+
+def _one_line(msg: str) -> str:
+    """Callers read the last line of stderr as the reason, so keep it to one line."""
+    return " ".join(part.strip() for part in msg.splitlines() if part.strip())
+
+
+def _fail(msg: str) -> int:
+    """Report an error like runc's fatal(): the --log record, then one stderr line."""
+    msg = _one_line(msg)
+    if "pyoci.log" in sys.modules:
+        from pyoci import log
+
+        log.error(msg)
+    click.echo(msg, err=True)
+    return 1
+
+
+class _Group(click.Group):
+    """A Group whose every failure is one stderr line and exit 1, as runc's are."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        obj = extra.setdefault("obj", Globals())
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.format_message())  # bare `pyoci`: help on stdout, exit 0 like runc
+            code = 0
+        except click.ClickException as e:
+            code = _fail(e.format_message())
+        except click.Abort:
+            code = _fail("interrupted")
+        except Exception as e:  # anything at all must still come out as one line
+            if obj.debug:
+                import traceback
+
+                traceback.print_exc()
+            code = _fail(str(e) or type(e).__name__)
+        finally:
+            if "pyoci.log" in sys.modules:
+                from pyoci import log
+
+                log.shutdown()
+        sys.exit(code)
+
+
+def _check_args(ctx: click.Context, args: Sequence[str], exact: int | None = None,
+                minimum: int | None = None, maximum: int | None = None) -> None:
+    """Argument-count errors in runc's words (its checkArgs), not click's."""
+    prog, name = ctx.find_root().info_name, ctx.info_name
+    if exact is not None and len(args) != exact:
+        raise click.UsageError(f'{prog}: "{name}" requires exactly {exact} argument(s)')
+    if minimum is not None and len(args) < minimum:
+        raise click.UsageError(f'{prog}: "{name}" requires a minimum of {minimum} argument(s)')
+    if maximum is not None and len(args) > maximum:
+        raise click.UsageError(f'{prog}: "{name}" requires a maximum of {maximum} argument(s)')
+
+
+def _container_id(ctx: click.Context, args: Sequence[str]) -> str:
+    """The one <container-id> argument, checked before any library call can touch the disk."""
+    _check_args(ctx, args, exact=1)
+    from pyoci.validate import check_container_id
+
+    check_container_id(args[0])
+    return args[0]
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`, laid out like runc's."""
+    if not value or ctx.resilient_parsing:
+        return
+    import platform
+
+    from pyoci import __version__
+    from pyoci.spec import default_spec
+
+    click.echo(f"pyoci version {__version__}")
+    click.echo(f"spec: {default_spec(False)['ociVersion']}")
+    click.echo(f"python: {platform.python_version()}")
+    seccomp = _libseccomp_version()
+    if seccomp:
+        click.echo(f"libseccomp: {seccomp}")
+    ctx.exit(0)
+
+
+def _libseccomp_version() -> str | None:
+    """libseccomp's runtime version via seccomp_version(); None if the library is absent."""
+    import ctypes
+
+    class _Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    try:
+        func = ctypes.CDLL("libseccomp.so.2").seccomp_version
+    except (OSError, AttributeError):
+        return None
+    func.restype = ctypes.POINTER(_Version)
+    func.argtypes = []
+    ver = func().contents
+    return f"{ver.major}.{ver.minor}.{ver.micro}"
+
+
+@click.group(name="pyoci", cls=_Group, context_settings=CONTEXT_SETTINGS, no_args_is_help=True)
+@click.option("--root", default=DEFAULT_ROOT, show_default=True, metavar="PATH",
+              help="Root directory for storage of container state (should be on tmpfs).")
+@click.option("--log", "log_path", metavar="PATH",
+              help="Append errors (and debug records with --debug) to this file.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Format of --log records.")
+@click.option("--debug", is_flag=True, help="Enable debug logging and error tracebacks.")
+@click.option("--systemd-cgroup", is_flag=True,
+              help="Use systemd for cgroups (paths are slice:prefix:name).")
+@click.option("--rootless", type=click.Choice(["true", "false", "auto"]), default="auto",
+              show_default=True, help="Ignore cgroup permission errors.")
+@click.option("--version", "-v", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Print the version.")
+@click.pass_context
+def cli(ctx: click.Context, root: str, log_path: str | None, log_format: str, debug: bool,
+        systemd_cgroup: bool, rootless: str) -> None:
+    """Run OCI containers; a drop-in for runc."""
+    obj = ctx.ensure_object(Globals)
+    obj.root = os.path.abspath(root)
+    obj.log, obj.log_format, obj.debug = log_path, log_format, debug
+    obj.systemd_cgroup, obj.rootless = systemd_cgroup, rootless
+    from pyoci import log
+
+    log.setup(log_path, log_format, debug)
+    if debug:
+        import logging
+
+        logging.getLogger(log.LOGGER_NAME).debug("pyoci %s", " ".join(sys.argv[1:]))
+
+
+def _create_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags `create` and `run` share."""
+    options = [
+        click.option("--bundle", "-b", default=".", metavar="PATH",
+                     help="Path to the bundle directory (holding config.json)."),
+        click.option("--pid-file", metavar="PATH", help="Write the container's pid here."),
+        click.option("--console-socket", metavar="PATH",
+                     help="AF_UNIX socket to send the console pty master to."),
+        click.option("--no-pivot", is_flag=True, help="Use chroot instead of pivot_root."),
+        click.option("--no-new-keyring", is_flag=True,
+                     help="Keep the caller's session keyring."),
+        click.option("--preserve-fds", type=click.IntRange(min=0), default=0, metavar="N",
+                     help="Pass N extra fds (from 3) to the container."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _create_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for Container.create / run, paths made absolute as runc does."""
+    pid_file = opts["pid_file"]
+    return {
+        "pid_file": os.path.abspath(pid_file) if pid_file else None,
+        "console_socket": opts["console_socket"],
+        "no_pivot": opts["no_pivot"],
+        "no_new_keyring": opts["no_new_keyring"],
+        "preserve_fds": opts["preserve_fds"],
+    }
+
+
+_ID = {"nargs": -1, "metavar": "<container-id>"}
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@_create_options
+@click.pass_context
+def create(ctx: click.Context, args: tuple[str, ...], bundle: str, **opts: Any) -> None:
+    """Create a container, its process waiting for `start`."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+
+    Container.create(cid, os.path.abspath(bundle), ctx.obj.root, **_create_kwargs(opts))
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@_create_options
+@click.option("--detach", "-d", is_flag=True, help="Return once the container is started.")
+@click.option("--keep", is_flag=True, help="Don't delete the container after it exits.")
+@click.option("--no-subreaper", is_flag=True, hidden=True,
+              help="Accepted for runc compatibility; ignored.")
+@click.pass_context
+def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, keep: bool,
+        no_subreaper: bool, **opts: Any) -> None:
+    """Create and start a container, exiting with its exit code unless detached."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import run as run_container
+
+    code = run_container(cid, os.path.abspath(bundle), ctx.obj.root, detach=detach, keep=keep,
+                         **_create_kwargs(opts))
+    ctx.exit(code)
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@click.pass_context
+def start(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Run the user process of a created container."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+
+    Container.load(cid, ctx.obj.root).start()
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@click.pass_context
+def state(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Print the container's OCI state as JSON."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+
+    click.echo(json.dumps(Container.load(cid, ctx.obj.root).state(), indent=2))
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="<container-id> [signal]")
+@click.option("--all", "-a", "all_", is_flag=True,
+              help="Send the signal to every process in the container.")
+@click.pass_context
+def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
+    """Send a signal (default SIGTERM) to the container's init process."""
+    _check_args(ctx, args, minimum=1, maximum=2)
+    cid = _container_id(ctx, args[:1])
+    from pyoci.container import Container
+    from pyoci.signals import parse_signal
+
+    container = Container.load(cid, ctx.obj.root)
+    container.kill(parse_signal(args[1] if len(args) > 1 else "SIGTERM"), all=all_)
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@click.option("--force", "-f", is_flag=True, help="Kill the container first if it is running.")
+@click.pass_context
+def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
+    """Delete a container's resources; with --force a missing container is not an error."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+    from pyoci.errors import ContainerNotFound
+
+    try:
+        container = Container.load(cid, ctx.obj.root)
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    container.delete(force=force)
+
+
+@cli.command("list")
+@click.argument("args", nargs=-1, metavar="")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only container ids.")
+@click.pass_context
+def list_(ctx: click.Context, args: tuple[str, ...], fmt: str, quiet: bool) -> None:
+    """List the containers under --root."""
+    _check_args(ctx, args, exact=0)
+    from pyoci.container import Container
+
+    items = Container.list(ctx.obj.root)
+    if quiet:
+        for item in items:
+            click.echo(item["id"])
+    elif fmt == "json":
+        # runc encodes a nil slice, so no containers prints `null`.
+        click.echo(json.dumps(items or None, separators=(",", ":")))
+    else:
+        rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+        rows += [[str(item.get(key, "")) for key in ("id", "pid", "status", "bundle",
+                                                     "created", "owner")] for item in items]
+        click.echo(format_table(rows), nl=False)
+
+
+def format_table(rows: list[list[str]], minwidth: int = 12, padding: int = 3) -> str:
+    """Align like Go's tabwriter.NewWriter(out, 12, 1, 3, ' ', 0), as runc's list does.
+
+    Every cell but the last of a row is padded to max(minwidth, widest + padding).
+    """
+    ncols = max((len(row) for row in rows), default=0)
+    widths = [
+        max([minwidth] + [len(row[i]) + padding for row in rows if i < len(row) - 1])
+        for i in range(ncols - 1)
+    ]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        lines.append("".join(cells) + (row[-1] if row else "") + "\n")
+    return "".join(lines)
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="")
+@click.option("--bundle", "-b", default=".", metavar="PATH",
+              help="Directory to write config.json into.")
+@click.option("--rootless", is_flag=True, help="Generate a spec for a rootless container.")
+@click.pass_context
+def spec(ctx: click.Context, args: tuple[str, ...], bundle: str, rootless: bool) -> None:
+    """Write a default config.json into the bundle."""
+    _check_args(ctx, args, exact=0)
+    from pyoci.errors import PyociError
+    from pyoci.spec import default_spec
+
+    text = json.dumps(default_spec(rootless), indent="\t")
+    path = os.path.normpath(os.path.join(bundle, "config.json"))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except FileExistsError:
+        raise PyociError(f"File {path} exists. Remove it first") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console entry point (`pyoci`, `python -m pyoci`)."""
+    cli.main(args=argv, prog_name="pyoci")
