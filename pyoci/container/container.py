@@ -1,0 +1,87 @@
+"""The :class:`Container` handle: a container id under a state root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pyoci import state as st
+
+
+class Container:
+    """A container known to the runtime, addressed by id under ``root``.
+
+    Operations live in sibling modules (``create``, ``start``, ``kill``,
+    ``delete``) and are imported on use, so a ``state`` call stays cheap.
+    """
+
+    def __init__(self, container_id: str, root: str) -> None:
+        self.id = container_id
+        self.root = os.path.abspath(root)
+        self.dir: Path = st.container_dir(self.root, container_id)
+
+    @classmethod
+    def create(cls, container_id: str, bundle: str, root: str = "/run/pyoci", **options
+               ) -> Container:
+        """Create the container from ``bundle``; its init waits for :meth:`start`."""
+        from pyoci.container.create import create
+
+        return create(cls(container_id, root), bundle, **options)
+
+    @classmethod
+    def load(cls, container_id: str, root: str = "/run/pyoci") -> Container:
+        """The existing container ``container_id``; raises ContainerNotFound."""
+        c = cls(container_id, root)
+        st.read_state(c.dir)
+        return c
+
+    @staticmethod
+    def list(root: str = "/run/pyoci") -> list[dict]:
+        """The state of every container under ``root``, sorted by id."""
+        try:
+            names = sorted(os.listdir(root))
+        except FileNotFoundError:
+            return []
+        states = []
+        for name in names:
+            c = Container(name, root)
+            try:
+                stored = st.read_state(c.dir)
+            except Exception:  # noqa: BLE001 - a vanished or foreign entry is skipped
+                continue
+            if stored is not None:
+                states.append(st.oci_state(stored, st.status_of(c.dir, stored)))
+        return states
+
+    def stored(self) -> dict | None:
+        return st.read_state(self.dir)
+
+    def status(self) -> str:
+        return st.status_of(self.dir, self.stored())
+
+    def state(self) -> dict:
+        """The runtime-spec state of the container (with runc's extra fields)."""
+        stored = self.stored()
+        if stored is None:
+            return {"ociVersion": st.OCI_VERSION, "id": self.id, "pid": 0,
+                    "status": "creating", "bundle": "", "rootfs": "", "created": "",
+                    "owner": ""}
+        return st.oci_state(stored, st.status_of(self.dir, stored))
+
+    def start(self) -> None:
+        from pyoci.container.start import start
+
+        start(self)
+
+    def kill(self, sig: int, all: bool = False) -> None:  # noqa: A002 - runc's flag name
+        from pyoci.container.kill import kill
+
+        kill(self, sig, all_processes=all)
+
+    def delete(self, force: bool = False) -> None:
+        from pyoci.container.delete import delete
+
+        delete(self, force=force)
+
+    def __repr__(self) -> str:
+        return f"Container({self.id!r}, root={self.root!r})"

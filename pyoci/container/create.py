@@ -1,0 +1,226 @@
+"""``create``: the runtime side of building a container.
+
+The runtime validates the config, claims ``<root>/<id>``, forks the
+container side (:mod:`pyoci.init`) and serves its requests over the channel
+until init reports ``ready``.  Any failure undoes everything: processes are
+killed, the state directory removed, so a failed create leaves nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import shutil
+import signal
+
+from pyoci import hooks
+from pyoci import state as st
+from pyoci.channel import Channel, ChannelClosed
+from pyoci.config import load_config, rootfs_path
+from pyoci.container.container import Container
+from pyoci.errors import ContainerExists, PyociError
+from pyoci.init import InitContext, stage1
+from pyoci.namespaces import NamespacePlan
+from pyoci.validate import check_container_id
+
+log = logging.getLogger("pyoci")
+
+
+def create(container: Container, bundle: str, *, pid_file: str | None = None,
+           console_socket: str | None = None, no_pivot: bool = False,
+           no_new_keyring: bool = False, preserve_fds: int = 0) -> Container:
+    check_container_id(container.id)
+    bundle = os.path.abspath(bundle)
+    config = load_config(bundle)
+    _check_supported(config)
+    if pid_file:
+        pid_file = os.path.abspath(pid_file)
+    os.makedirs(container.root, mode=0o711, exist_ok=True)
+    try:
+        os.mkdir(container.dir, 0o711)
+    except FileExistsError:
+        raise ContainerExists() from None
+    builder = _Builder(container, config, bundle)
+    try:
+        builder.build(console_socket, no_pivot, preserve_fds)
+        builder.save(pid_file)
+    except BaseException:
+        builder.abort()
+        raise
+    return container
+
+
+def _check_supported(config: dict) -> None:
+    if config.get("process") is None:
+        raise PyociError("config.json: $.process: process must be set to create a container")
+    plan = NamespacePlan(config)
+    if not plan.has("mount"):
+        raise PyociError("config.json: $.linux.namespaces: a mount namespace is required")
+
+
+class _Builder:
+    """One create in progress: what it made, so that a failure can undo it."""
+
+    def __init__(self, container: Container, config: dict, bundle: str) -> None:
+        self.container = container
+        self.config = config
+        self.bundle = bundle
+        self.rootfs = rootfs_path(config, bundle)
+        self.stage1_pid = 0
+        self.init_pid = 0
+
+    def build(self, console_socket: str | None, no_pivot: bool, preserve_fds: int) -> None:
+        fifo = self.container.dir / st.EXEC_FIFO
+        os.mkfifo(fifo, 0o622)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        console = None
+        if self.config["process"].get("terminal"):
+            if not console_socket:
+                raise PyociError("cannot allocate tty if pyoci will detach without setting "
+                                 "console socket")
+            from pyoci.tty import connect_console_socket
+
+            console = connect_console_socket(console_socket)
+        parent, child = Channel.pair()
+        ctx = InitContext(container_id=self.container.id, config=self.config,
+                          bundle=self.bundle, rootfs=self.rootfs, channel=child,
+                          fifo_fd=fifo_fd, no_pivot=no_pivot, preserve_fds=preserve_fds,
+                          console=console, cgroup_dirs=_cgroup_dirs(self.config))
+        try:
+            pid = os.fork()
+            if pid == 0:
+                parent.close()
+                stage1(ctx)
+            self.stage1_pid = pid
+            child.close()
+            self._serve(parent)
+        finally:
+            parent.close()
+            os.close(fifo_fd)
+            if console is not None:
+                console.close()
+            self._reap_stage1()
+
+    def _serve(self, channel: Channel) -> None:
+        """Answer init's requests until it is ready, or raise its error."""
+        while True:
+            try:
+                msg = channel.recv()
+            except ChannelClosed:
+                raise PyociError("container init exited before it was ready") from None
+            kind = msg["type"]
+            if kind == "userns":
+                self._write_id_maps()
+                channel.send("ok")
+            elif kind == "pid":
+                self.init_pid = msg["pid"]
+            elif kind == "hooks":
+                try:
+                    self._run_create_hooks()
+                except PyociError as e:
+                    channel.send("error", msg=str(e))
+                    raise
+                channel.send("ok")
+            elif kind == "ready":
+                return
+            elif kind == "error":
+                log.debug("container init failed: %s", msg.get("detail", ""))
+                raise PyociError(msg["msg"])
+
+    def _write_id_maps(self) -> None:
+        linux = self.config.get("linux", {})
+        for kind, key in (("uid", "uidMappings"), ("gid", "gidMappings")):
+            lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n"
+                            for m in linux.get(key, []))
+            try:
+                with open(f"/proc/{self.stage1_pid}/{kind}_map", "w") as f:
+                    f.write(lines)
+            except OSError as e:
+                raise PyociError(f"linux.{key}: cannot write {kind}_map: {e.strerror}") from None
+
+    def _state(self, status: str) -> dict:
+        state = {"ociVersion": self.config.get("ociVersion", st.OCI_VERSION),
+                 "id": self.container.id, "status": status, "pid": self.init_pid,
+                 "bundle": self.bundle}
+        if self.config.get("annotations"):
+            state["annotations"] = self.config["annotations"]
+        return state
+
+    def _run_create_hooks(self) -> None:
+        all_hooks = self.config.get("hooks", {})
+        state = self._state("creating")
+        hooks.run_hooks(all_hooks.get("prestart"), state, "prestart")
+        hooks.run_hooks(all_hooks.get("createRuntime"), state, "createRuntime")
+
+    def _reap_stage1(self) -> None:
+        if self.stage1_pid:
+            try:
+                os.waitpid(self.stage1_pid, 0)
+            except ChildProcessError:
+                pass
+            self.stage1_pid = 0
+
+    def save(self, pid_file: str | None) -> None:
+        """Record the container; from here on ``state`` sees it as ``created``."""
+        start_time = st.process_start_time(self.init_pid)
+        if start_time is None:
+            raise PyociError("container init exited before it was ready")
+        with open(self.container.dir / st.CONFIG_FILE, "w") as f:
+            json.dump(self.config, f)
+        created = datetime.datetime.now(datetime.UTC).isoformat().replace(
+            "+00:00", "Z")
+        st.write_state(self.container.dir, {
+            "id": self.container.id, "pid": self.init_pid, "pid_start": start_time,
+            "bundle": self.bundle, "rootfs": self.rootfs, "created": created, "owner": "",
+            "annotations": self.config.get("annotations") or {},
+        })
+        if pid_file:
+            tmp = f"{pid_file}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                f.write(str(self.init_pid))
+            os.replace(tmp, pid_file)
+
+    def abort(self) -> None:
+        """Undo a failed create: kill what was started, remove what was made."""
+        for pid in (self.init_pid, self.stage1_pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self._reap_stage1()
+        if self.init_pid:
+            _wait_gone(self.init_pid)
+        try:
+            hooks.run_hooks(self.config.get("hooks", {}).get("poststop"),
+                            self._state("stopped"), "poststop")
+        except PyociError as e:
+            log.warning("%s", e)
+        shutil.rmtree(self.container.dir, ignore_errors=True)
+
+
+def _cgroup_dirs(config: dict) -> dict[str, str]:
+    """The directories a ``cgroup`` mount shows the container, read in the runtime's view."""
+    if not any(m.get("type") == "cgroup" for m in config.get("mounts", [])):
+        return {}
+    from pyoci.rootfs import own_cgroup_dirs
+
+    return own_cgroup_dirs()
+
+
+def _wait_gone(pid: int) -> None:
+    """Wait until ``pid`` has exited (it is not our child, so poll a pidfd)."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([fd], [], [], 10)
+    finally:
+        os.close(fd)
+
+

@@ -1,0 +1,76 @@
+"""``delete``: destroy a stopped container (``--force``: any container)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import shutil
+import signal
+
+from pyoci import state as st
+from pyoci.container.container import Container
+from pyoci.container.kill import container_pids
+from pyoci.errors import ContainerNotFound, PyociError
+
+log = logging.getLogger("pyoci")
+
+
+def delete(container: Container, force: bool = False) -> None:
+    try:
+        lock = st.Lock(container.dir)
+        lock.__enter__()
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    try:
+        stored = container.stored()
+        status = st.status_of(container.dir, stored)
+        if status in ("running", "paused") and not force:
+            raise PyociError(f"cannot delete container {container.id} that is not stopped: "
+                             f"{status}")
+        if status == "creating" and not force:
+            raise PyociError(f"cannot delete container {container.id} that is being created")
+        if stored is not None and status != "stopped":
+            _kill_and_wait(stored)
+        _destroy(container, stored)
+    finally:
+        lock.__exit__()
+
+
+def _kill_and_wait(stored: dict) -> None:
+    import os
+
+    pids = container_pids(stored)
+    fds = []
+    for pid in pids:
+        try:
+            fds.append(os.pidfd_open(pid))
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        for fd in fds:
+            select.select([fd], [], [], 10)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _destroy(container: Container, stored: dict | None) -> None:
+    config = {}
+    try:
+        with open(container.dir / st.CONFIG_FILE, "rb") as f:
+            config = json.loads(f.read())
+    except FileNotFoundError:
+        pass
+    shutil.rmtree(container.dir, ignore_errors=True)
+    poststop = config.get("hooks", {}).get("poststop")
+    if poststop and stored is not None:
+        from pyoci.hooks import run_hooks
+
+        try:
+            run_hooks(poststop, st.oci_state(stored, "stopped"), "poststop")
+        except PyociError as e:
+            log.warning("%s", e)

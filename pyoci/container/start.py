@@ -1,0 +1,81 @@
+"""``start``: release a created container's init to exec the user's program.
+
+Opening the exec fifo for reading unblocks init; init reports through the
+fifo (``0`` then exec, or ``E<message>``) and the write end closes when exec
+succeeds, so EOF after ``0`` means the program is running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+
+from pyoci import state as st
+from pyoci.container.container import Container
+from pyoci.errors import PyociError
+
+log = logging.getLogger("pyoci")
+
+
+def start(container: Container) -> None:
+    with st.Lock(container.dir):
+        stored = container.stored()
+        status = st.status_of(container.dir, stored)
+        if status == "stopped":
+            raise PyociError("cannot start a container that has stopped")
+        if status != "created":
+            raise PyociError(f"cannot start an already {status} container"
+                             if status in ("running", "paused")
+                             else f"cannot start a container in the {status} state")
+        assert stored is not None
+        report = _release_init(container, stored)
+        if report != b"0":
+            raise PyociError(report[1:].decode(errors="replace") if report.startswith(b"E")
+                             else "container init exited before exec")
+        config = _load_config(container)
+        poststart = config.get("hooks", {}).get("poststart")
+        if poststart:
+            _run_poststart(container, stored, config, poststart)
+
+
+def _release_init(container: Container, stored: dict) -> bytes:
+    fifo_path = container.dir / st.EXEC_FIFO
+    fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    data = b""
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
+            elif not st.is_alive(stored["pid"], stored["pid_start"]):
+                break
+    finally:
+        os.close(fd)
+        os.unlink(fifo_path)
+    return data
+
+
+def _load_config(container: Container) -> dict:
+    with open(container.dir / st.CONFIG_FILE, "rb") as f:
+        return json.loads(f.read())
+
+
+def _run_poststart(container: Container, stored: dict, config: dict, poststart: list) -> None:
+    """A failing poststart hook stops the container, as the spec requires."""
+    from pyoci.hooks import run_hooks
+
+    state = st.oci_state(stored, "running")
+    try:
+        run_hooks(poststart, state, "poststart")
+    except PyociError:
+        try:
+            os.kill(stored["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        raise

@@ -1,0 +1,49 @@
+"""Running OCI hooks: the state on stdin, ``timeout`` enforced, failures raised."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from pyoci.errors import PyociError
+
+
+class HookError(PyociError):
+    pass
+
+
+def run_hooks(hooks: list[dict] | None, state: dict, kind: str) -> None:
+    """Run each hook in order; the first failure raises :class:`HookError`."""
+    if not hooks:
+        return
+    payload = json.dumps(state).encode()
+    for hook in hooks:
+        _run_one(hook, payload, kind)
+
+
+def _run_one(hook: dict, payload: bytes, kind: str) -> None:
+    path = hook["path"]
+    args = hook.get("args") or [path]
+    env = dict(e.split("=", 1) for e in hook.get("env", []) if "=" in e)
+    try:
+        proc = subprocess.Popen(args, executable=path, env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                close_fds=True)
+    except OSError as e:
+        raise HookError(f"error running {kind} hook {path}: {e.strerror}") from None
+    try:
+        out, err = proc.communicate(payload, timeout=hook.get("timeout"))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise HookError(f"error running {kind} hook {path}: timed out after "
+                        f"{hook['timeout']}s") from None
+    except BrokenPipeError:
+        out, err = b"", b""
+        proc.wait()
+    if proc.returncode != 0:
+        detail = (err or out).decode(errors="replace").strip().splitlines()
+        why = f"exit status {proc.returncode}" if proc.returncode > 0 else \
+            f"killed by signal {-proc.returncode}"
+        raise HookError(f"error running {kind} hook {path}: {why}"
+                        + (f": {detail[-1]}" if detail else ""))

@@ -1,0 +1,190 @@
+"""What runs on the container side, between fork and the user's program.
+
+Two stages.  ``stage1`` is forked by the runtime: it enters or creates the
+namespaces (asking the runtime over the channel to write user namespace maps)
+and forks ``init``, which is PID 1 of a new PID namespace.  ``init`` builds
+the root filesystem, has the runtime run the create hooks, pivots, applies the
+``process`` settings, reports ``ready`` and then blocks on the exec fifo
+until ``start``; then it runs startContainer hooks and execs.  Failures are
+sent to the runtime as one ``error`` message; nothing here returns.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from dataclasses import dataclass, field
+
+from pyoci import devices, hooks, process, rootfs, syscalls, tty
+from pyoci.channel import Channel
+from pyoci.errors import PyociError
+from pyoci.namespaces import NamespacePlan
+
+
+@dataclass
+class InitContext:
+    """Everything init needs, handed over by fork rather than serialised."""
+
+    container_id: str
+    config: dict
+    bundle: str
+    rootfs: str
+    channel: Channel
+    fifo_fd: int
+    no_pivot: bool = False
+    preserve_fds: int = 0
+    console: socket.socket | None = None
+    cgroup_dirs: dict[str, str] = field(default_factory=dict)
+    join_cgroup: object = None  # callable(pid) placing a process in the container's cgroups
+
+
+def stage1(ctx: InitContext) -> None:
+    try:
+        plan = NamespacePlan(ctx.config)
+        if ctx.join_cgroup is not None:
+            ctx.join_cgroup(os.getpid())
+        if plan.creates("user"):
+            syscalls.unshare(syscalls.CLONE_NEWUSER)
+            ctx.channel.send("userns")
+            _expect_ok(ctx.channel)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        plan.enter_joined()
+        syscalls.unshare(plan.create_flags(exclude=("user",)))
+        if plan.creates("time"):
+            _write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
+        # init waits on ``go`` so the runtime learns its PID before any request of it.
+        go_read, go_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_write)
+            os.read(go_read, 1)
+            os.close(go_read)
+            init(ctx, plan)
+        ctx.channel.send("pid", pid=pid)
+        os.write(go_write, b"1")
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - everything must reach the runtime
+        _fail(ctx.channel, e)
+
+
+def _write_time_offsets(offsets: dict) -> None:
+    lines = [f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n"
+             for clock, o in offsets.items()]
+    if lines:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write("".join(lines))
+
+
+def _expect_ok(channel: Channel) -> None:
+    msg = channel.recv()
+    if msg["type"] != "ok":
+        raise PyociError(msg.get("msg", "runtime refused to continue"))
+
+
+def _fail(channel: Channel, e: BaseException) -> None:
+    if isinstance(e, PyociError):
+        msg = str(e)
+    elif isinstance(e, OSError):
+        msg = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    try:
+        channel.send("error", msg=msg, detail=traceback.format_exc())
+    finally:
+        os._exit(1)
+
+
+def init(ctx: InitContext, plan: NamespacePlan) -> None:
+    try:
+        _prepare(ctx, plan)
+    except BaseException as e:  # noqa: BLE001
+        _fail(ctx.channel, e)
+    _wait_for_start_and_exec(ctx)
+
+
+def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
+    config, proc = ctx.config, ctx.config.get("process") or {}
+    linux = config.get("linux", {})
+    rootfs.set_root_propagation(config)
+    rootfs.bind_rootfs(ctx.rootfs)
+    root = rootfs.Rootfs(ctx.rootfs)
+    try:
+        rootfs.mount_all(root, config, ctx.bundle, ctx.cgroup_dirs)
+        if devices.needs_dev_setup(config):
+            devices.create_devices(root, config, in_userns=plan.has("user"))
+            devices.setup_ptmx(root)
+    finally:
+        root.close()
+    ctx.channel.send("hooks")
+    _expect_ok(ctx.channel)
+    hooks.run_hooks(config.get("hooks", {}).get("createContainer"),
+                    _hook_state(ctx, "created"), "createContainer")
+    rootfs.pivot(ctx.rootfs, ctx.no_pivot)
+    if proc.get("terminal"):
+        _setup_terminal(ctx)
+    rootfs.finalize(config)
+    if "hostname" in config and plan.has("uts"):
+        syscalls.sethostname(config["hostname"])
+    if "domainname" in config and plan.has("uts"):
+        syscalls.setdomainname(config["domainname"])
+    process.set_sysctls(linux.get("sysctl", {}))
+    process.set_rlimits(proc)
+    process.set_oom_score_adj(proc)
+    process.set_personality(linux)
+    process.switch_user(proc.get("user", {}))
+    cwd = proc.get("cwd", "/")
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise PyociError(f"process.cwd {cwd}: {e.strerror}") from None
+    env = process.environment(proc)
+    ctx.executable = process.find_executable(proc["args"][0], env)  # type: ignore[attr-defined]
+    ctx.env = env  # type: ignore[attr-defined]
+    for fd in range(3, 3 + ctx.preserve_fds):
+        os.set_inheritable(fd, True)
+    process.close_extra_fds(3 + ctx.preserve_fds)
+    ctx.channel.send("ready")
+
+
+def _setup_terminal(ctx: InitContext) -> None:
+    if ctx.console is None:
+        raise PyociError("process.terminal is set but no console socket was given")
+    master, slave = tty.open_pty()
+    root = rootfs.Rootfs("/")
+    try:
+        tty.bind_console(root, slave)
+    finally:
+        root.close()
+    tty.send_master(ctx.console, master)
+    os.close(master)
+    ctx.console.close()
+    tty.become_session_leader(slave)
+
+
+def _hook_state(ctx: InitContext, status: str) -> dict:
+    state = {"ociVersion": ctx.config.get("ociVersion", "1.3.0"), "id": ctx.container_id,
+             "status": status, "pid": os.getpid(), "bundle": ctx.bundle}
+    if ctx.config.get("annotations"):
+        state["annotations"] = ctx.config["annotations"]
+    return state
+
+
+def _wait_for_start_and_exec(ctx: InitContext) -> None:
+    """Block until ``start`` opens the fifo; report through it, then exec."""
+    try:
+        fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        os._exit(1)
+    os.close(ctx.fifo_fd)
+    proc = ctx.config["process"]
+    try:
+        hooks.run_hooks(ctx.config.get("hooks", {}).get("startContainer"),
+                        _hook_state(ctx, "created"), "startContainer")
+        os.write(fifo, b"0")
+        os.execve(ctx.executable, proc["args"], ctx.env)  # type: ignore[attr-defined]
+    except BaseException as e:  # noqa: BLE001
+        msg = str(e) if isinstance(e, PyociError) else f"exec {proc['args'][0]}: {e}"
+        os.write(fifo, b"E" + msg.encode())
+        os._exit(1)

@@ -1,0 +1,128 @@
+"""The ``process`` section applied to init just before it becomes the user's program."""
+
+from __future__ import annotations
+
+import os
+import resource
+
+from pyoci import syscalls as sc
+from pyoci.errors import PyociError
+
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+PERSONALITY_FLAGS = {"ADDR_NO_RANDOMIZE": 0x0040000, "ADDR_COMPAT_LAYOUT": 0x0200000,
+                     "ADDR_LIMIT_32BIT": 0x0800000, "ADDR_LIMIT_3GB": 0x8000000,
+                     "MMAP_PAGE_ZERO": 0x0100000, "READ_IMPLIES_EXEC": 0x0400000,
+                     "SHORT_INODE": 0x1000000, "STICKY_TIMEOUTS": 0x4000000,
+                     "UNAME26": 0x0020000, "WHOLE_SECONDS": 0x2000000,
+                     "FDPIC_FUNCPTRS": 0x0080000}
+
+
+def set_rlimits(process: dict) -> None:
+    for rl in process.get("rlimits", []):
+        name = rl["type"]
+        which = getattr(resource, name, None)
+        if not name.startswith("RLIMIT_") or which is None:
+            raise PyociError(f"process.rlimits: unknown rlimit type {name!r}")
+        try:
+            resource.setrlimit(which, (rl["soft"], rl["hard"]))
+        except (ValueError, OSError) as e:
+            raise PyociError(f"process.rlimits: setting {name} to soft {rl['soft']}, hard "
+                             f"{rl['hard']}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def set_oom_score_adj(process: dict) -> None:
+    if "oomScoreAdj" in process:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process["oomScoreAdj"]))
+
+
+def set_sysctls(sysctls: dict[str, str]) -> None:
+    """Write each key under the container's own /proc/sys, never through a symlink."""
+    for key, value in sysctls.items():
+        rel = key.replace(".", "/")
+        if ".." in rel.split("/"):
+            raise PyociError(f"linux.sysctl: invalid key {key!r}")
+        try:
+            fd = sc.openat2(-100, f"/proc/sys/{rel}", os.O_WRONLY | os.O_CLOEXEC, 0,
+                            sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS)
+        except OSError as e:
+            raise PyociError(f"linux.sysctl: {key}: {e.strerror}") from None
+        try:
+            os.write(fd, value.encode())
+        except OSError as e:
+            raise PyociError(f"linux.sysctl: {key}={value}: {e.strerror}") from None
+        finally:
+            os.close(fd)
+
+
+def set_personality(linux: dict) -> None:
+    pers = linux.get("personality")
+    if not pers:
+        return
+    domain = pers.get("domain", "LINUX")
+    if domain not in PERSONALITY_DOMAINS:
+        raise PyociError(f"linux.personality.domain: unknown domain {domain!r}")
+    value = PERSONALITY_DOMAINS[domain]
+    for flag in pers.get("flags", []):
+        if flag not in PERSONALITY_FLAGS:
+            raise PyociError(f"linux.personality.flags: unknown flag {flag!r}")
+        value |= PERSONALITY_FLAGS[flag]
+    sc.personality(value)
+
+
+def switch_user(user: dict) -> None:
+    """Become the configured uid/gid with the configured supplementary groups."""
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    try:
+        groups = user.get("additionalGids")
+        if groups is not None or _setgroups_allowed():
+            os.setgroups(groups or [])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as e:
+        raise PyociError(f"process.user: cannot switch to uid {uid} gid {gid}: "
+                         f"{e.strerror}") from None
+    if "umask" in user:
+        os.umask(user["umask"])
+
+
+def _setgroups_allowed() -> bool:
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "allow"
+    except OSError:
+        return True
+
+
+def environment(process: dict) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in process.get("env", []):
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+    return env
+
+
+def find_executable(name: str, env: dict[str, str]) -> str:
+    """Resolve args[0] against the container's PATH, with runc's error wording."""
+    if "/" in name:
+        if not os.path.exists(name):
+            raise PyociError(f'exec: "{name}": stat {name}: no such file or directory')
+        return name
+    for directory in env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                                     "/sbin:/bin").split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise PyociError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def close_extra_fds(keep_upto: int) -> None:
+    """Mark every fd from ``keep_upto`` on close-on-exec, so none leaks into the container."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= keep_upto:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass

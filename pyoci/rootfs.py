@@ -1,0 +1,436 @@
+"""The container's root filesystem: mounts, pivot_root, masked and read-only paths.
+
+Runs in the container's init, inside its new mount namespace.  Every path
+inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT) and then used as
+``/proc/self/fd/N``, so a symlink planted in the rootfs can never redirect a
+mount (or a write) to the host.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+from pyoci import syscalls as sc
+from pyoci.errors import PyociError
+
+# option -> (clears the flag?, MS_* flag)
+MOUNT_FLAGS: dict[str, tuple[bool, int]] = {
+    "async": (True, sc.MS_SYNCHRONOUS), "sync": (False, sc.MS_SYNCHRONOUS),
+    "atime": (True, sc.MS_NOATIME), "noatime": (False, sc.MS_NOATIME),
+    "defaults": (False, 0),
+    "dev": (True, sc.MS_NODEV), "nodev": (False, sc.MS_NODEV),
+    "diratime": (True, sc.MS_NODIRATIME), "nodiratime": (False, sc.MS_NODIRATIME),
+    "dirsync": (False, sc.MS_DIRSYNC),
+    "exec": (True, sc.MS_NOEXEC), "noexec": (False, sc.MS_NOEXEC),
+    "mand": (False, sc.MS_MANDLOCK), "nomand": (True, sc.MS_MANDLOCK),
+    "relatime": (False, sc.MS_RELATIME), "norelatime": (True, sc.MS_RELATIME),
+    "strictatime": (False, sc.MS_STRICTATIME), "nostrictatime": (True, sc.MS_STRICTATIME),
+    "lazytime": (False, sc.MS_LAZYTIME), "nolazytime": (True, sc.MS_LAZYTIME),
+    "suid": (True, sc.MS_NOSUID), "nosuid": (False, sc.MS_NOSUID),
+    "ro": (False, sc.MS_RDONLY), "rw": (True, sc.MS_RDONLY),
+    "remount": (False, sc.MS_REMOUNT),
+    "bind": (False, sc.MS_BIND), "rbind": (False, sc.MS_BIND | sc.MS_REC),
+    "silent": (False, sc.MS_SILENT), "loud": (True, sc.MS_SILENT),
+    "symfollow": (True, sc.MS_NOSYMFOLLOW), "nosymfollow": (False, sc.MS_NOSYMFOLLOW),
+    "iversion": (False, 1 << 23), "noiversion": (True, 1 << 23),
+}
+
+PROPAGATION: dict[str, int] = {
+    "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
+    "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
+    "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+}
+
+# recursive option -> (clears the attribute?, MOUNT_ATTR_*), applied with mount_setattr
+RECURSIVE_ATTRS: dict[str, tuple[bool, int]] = {
+    "rro": (False, sc.MOUNT_ATTR_RDONLY), "rrw": (True, sc.MOUNT_ATTR_RDONLY),
+    "rnosuid": (False, sc.MOUNT_ATTR_NOSUID), "rsuid": (True, sc.MOUNT_ATTR_NOSUID),
+    "rnodev": (False, sc.MOUNT_ATTR_NODEV), "rdev": (True, sc.MOUNT_ATTR_NODEV),
+    "rnoexec": (False, sc.MOUNT_ATTR_NOEXEC), "rexec": (True, sc.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (False, sc.MOUNT_ATTR_NODIRATIME),
+    "rdiratime": (True, sc.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (False, sc.MOUNT_ATTR_NOSYMFOLLOW),
+    "rsymfollow": (True, sc.MOUNT_ATTR_NOSYMFOLLOW),
+}
+# atime modes are one field, not bits: setting one clears the others
+RECURSIVE_ATIME: dict[str, int] = {
+    "rrelatime": sc.MOUNT_ATTR_RELATIME, "rnorelatime": sc.MOUNT_ATTR_STRICTATIME,
+    "rnoatime": sc.MOUNT_ATTR_NOATIME, "rstrictatime": sc.MOUNT_ATTR_STRICTATIME,
+    "rnostrictatime": sc.MOUNT_ATTR_RELATIME, "ratime": sc.MOUNT_ATTR_RELATIME,
+}
+
+RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+# Flags that a bind mount only takes effect with on a second, remount call.
+BIND_REMOUNT_FLAGS = (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+                      | sc.MS_NOATIME | sc.MS_NODIRATIME | sc.MS_RELATIME
+                      | sc.MS_STRICTATIME | sc.MS_NOSYMFOLLOW)
+
+
+class MountOptions:
+    """A mount's ``options`` split into mount(2) flags, propagation, attrs and data."""
+
+    def __init__(self, options: list[str]) -> None:
+        self.flags = 0
+        self.propagation: list[int] = []
+        self.attr_set = 0
+        self.attr_clr = 0
+        self.data: list[str] = []
+        self.tmpcopyup = False
+        self.idmap = False
+        for opt in options:
+            if opt in MOUNT_FLAGS:
+                clear, flag = MOUNT_FLAGS[opt]
+                self.flags = self.flags & ~flag if clear else self.flags | flag
+            elif opt in PROPAGATION:
+                self.propagation.append(PROPAGATION[opt])
+            elif opt in RECURSIVE_ATTRS:
+                clear, attr = RECURSIVE_ATTRS[opt]
+                if clear:
+                    self.attr_clr |= attr
+                else:
+                    self.attr_set |= attr
+            elif opt in RECURSIVE_ATIME:
+                self.attr_clr |= sc.MOUNT_ATTR__ATIME
+                self.attr_set |= RECURSIVE_ATIME[opt]
+            elif opt == "tmpcopyup":
+                self.tmpcopyup = True
+            elif opt in ("idmap", "ridmap"):
+                self.idmap = True
+            else:
+                self.data.append(opt)
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & sc.MS_BIND)
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+class Rootfs:
+    """A handle on the rootfs directory through which every inner path is resolved."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def open(self, inner: str, flags: int = os.O_PATH) -> int:
+        return sc.openat2(self.fd, inner, flags | os.O_CLOEXEC, 0, RESOLVE)
+
+    def mkdir_all(self, inner: str) -> int:
+        """Create ``inner`` (and its parents) inside the rootfs; an O_PATH fd on it."""
+        parts = [p for p in inner.split("/") if p and p != "."]
+        fd = os.dup(self.fd)
+        try:
+            for i, name in enumerate(parts):
+                prefix = "/" + "/".join(parts[: i + 1])
+                try:
+                    nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
+                except FileNotFoundError:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                    nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
+                except NotADirectoryError:
+                    raise PyociError(f"mount destination {inner}: {prefix} is not a "
+                                     "directory") from None
+                os.close(fd)
+                fd = nxt
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def make_target(self, inner: str, is_file: bool) -> int:
+        """Create a mount point (directory, or empty file for a file bind); O_PATH fd."""
+        if not is_file:
+            return self.mkdir_all(inner)
+        parent, _, name = inner.rstrip("/").rpartition("/")
+        pfd = self.mkdir_all(parent or "/")
+        try:
+            try:
+                return self.open(inner)
+            except FileNotFoundError:
+                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC
+                                 | os.O_NOFOLLOW, 0o644, dir_fd=pfd))
+                return self.open(inner)
+        finally:
+            os.close(pfd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def set_root_propagation(config: dict) -> None:
+    """Stop mounts from leaking to the host before any is made (runc's rslave default)."""
+    prop = PROPAGATION.get(config.get("linux", {}).get("rootfsPropagation", ""),
+                           sc.MS_SLAVE | sc.MS_REC)
+    sc.mount(None, "/", None, prop)
+
+
+def bind_rootfs(rootfs: str) -> None:
+    """Make the rootfs a mount point of its own, which pivot_root requires."""
+    _make_parent_private(rootfs)
+    sc.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+
+
+def _make_parent_private(path: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared."""
+    best = ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mnt = line.split()[4]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best = mnt
+    if best:
+        sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
+def mount_all(root: Rootfs, config: dict, bundle: str, cgroup_paths: dict[str, str]) -> None:
+    for m in config.get("mounts", []):
+        mount_one(root, m, bundle, cgroup_paths)
+
+
+def mount_one(root: Rootfs, m: dict, bundle: str, cgroup_paths: dict[str, str]) -> None:
+    dest = m["destination"]
+    opts = MountOptions(m.get("options", []))
+    fstype = m.get("type") or ""
+    source = m.get("source")
+    if fstype == "bind":
+        opts.flags |= sc.MS_BIND
+    if opts.idmap:
+        raise PyociError(f"mount {dest}: idmap mounts are not supported yet")
+    try:
+        if opts.is_bind:
+            _mount_bind(root, dest, source or "", opts, bundle)
+        elif fstype == "cgroup":
+            _mount_cgroup(root, dest, opts, cgroup_paths)
+        else:
+            _mount_fs(root, dest, source, fstype, opts)
+    except OSError as e:
+        raise PyociError(f"mount {source or fstype} to {dest}: {e.strerror}") from None
+
+
+def _apply_after(root: Rootfs, dest: str, opts: MountOptions) -> None:
+    """Propagation and recursive attributes, on the mount now at ``dest``."""
+    if not (opts.propagation or opts.attr_set or opts.attr_clr):
+        return
+    fd = root.open(dest)
+    try:
+        for prop in opts.propagation:
+            sc.mount(None, fd_path(fd), None, prop)
+        if opts.attr_set or opts.attr_clr:
+            sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
+                             opts.attr_set, opts.attr_clr)
+    finally:
+        os.close(fd)
+
+
+def _mount_bind(root: Rootfs, dest: str, source: str, opts: MountOptions, bundle: str) -> None:
+    src = source if os.path.isabs(source) else os.path.join(bundle, source)
+    try:
+        st = os.stat(src)
+    except FileNotFoundError:
+        raise PyociError(f"mount {dest}: source {src} does not exist") from None
+    fd = root.make_target(dest, is_file=not stat.S_ISDIR(st.st_mode))
+    try:
+        sc.mount(src, fd_path(fd), None, opts.flags & (sc.MS_BIND | sc.MS_REC))
+    finally:
+        os.close(fd)
+    extra = opts.flags & BIND_REMOUNT_FLAGS
+    if extra:
+        remount(root, dest, sc.MS_BIND | extra)
+    _apply_after(root, dest, opts)
+
+
+def remount(root: Rootfs, dest: str, flags: int) -> None:
+    """Remount the mount on top of ``dest``, keeping flags the kernel locked."""
+    fd = root.open(dest)
+    try:
+        try:
+            sc.mount(None, fd_path(fd), None, flags | sc.MS_REMOUNT)
+        except PermissionError:
+            # In a user namespace, flags inherited from the source mount are locked.
+            locked = _statvfs_flags(fd)
+            sc.mount(None, fd_path(fd), None, flags | locked | sc.MS_REMOUNT)
+    finally:
+        os.close(fd)
+
+
+def _statvfs_flags(fd: int) -> int:
+    st = os.statvfs(fd_path(fd))
+    table = {os.ST_RDONLY: sc.MS_RDONLY, os.ST_NOSUID: sc.MS_NOSUID,
+             os.ST_NODEV: sc.MS_NODEV, os.ST_NOEXEC: sc.MS_NOEXEC,
+             os.ST_NOATIME: sc.MS_NOATIME, os.ST_NODIRATIME: sc.MS_NODIRATIME,
+             os.ST_RELATIME: sc.MS_RELATIME}
+    return sum(flag for bit, flag in table.items() if st.f_flag & bit)
+
+
+def _mount_fs(root: Rootfs, dest: str, source: str | None, fstype: str,
+              opts: MountOptions) -> None:
+    fd = root.mkdir_all(dest)
+    try:
+        sc.mount(source or fstype, fd_path(fd), fstype or None, opts.flags,
+                 ",".join(opts.data) or None)
+        if opts.tmpcopyup:
+            _copy_up(root, dest, fd)
+    finally:
+        os.close(fd)
+    _apply_after(root, dest, opts)
+
+
+def _copy_up(root: Rootfs, dest: str, below_fd: int) -> None:
+    """tmpcopyup: fill the new tmpfs with what the directory under it held."""
+    top = root.open(dest, os.O_PATH | os.O_DIRECTORY)
+    try:
+        shutil.copytree(fd_path(below_fd), fd_path(top), symlinks=True, dirs_exist_ok=True)
+    finally:
+        os.close(top)
+
+
+def _mount_cgroup(root: Rootfs, dest: str, opts: MountOptions,
+                  cgroup_paths: dict[str, str]) -> None:
+    """Show the container its own cgroups: each hierarchy's directory bound in.
+
+    ``cgroup_paths`` maps a host mount point of a hierarchy to the container's
+    directory in it.  On a pure v2 host the container's directory is bound
+    directly at ``dest``; on v1 and hybrid hosts a tmpfs holds one bind per
+    hierarchy, named as on the host.
+    """
+    readonly = sc.MS_RDONLY if opts.flags & sc.MS_RDONLY else 0
+    bind_flags = sc.MS_BIND | readonly | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+    if list(cgroup_paths) == ["/sys/fs/cgroup"]:
+        fd = root.mkdir_all(dest)
+        try:
+            sc.mount(cgroup_paths["/sys/fs/cgroup"], fd_path(fd), None, sc.MS_BIND)
+        finally:
+            os.close(fd)
+        remount(root, dest, bind_flags)
+        return
+    fd = root.mkdir_all(dest)
+    try:
+        sc.mount("tmpfs", fd_path(fd), "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
+                 "mode=755")
+    finally:
+        os.close(fd)
+    for host_mount, own_dir in cgroup_paths.items():
+        sub = dest.rstrip("/") + "/" + os.path.basename(host_mount)
+        fd = root.mkdir_all(sub)
+        try:
+            sc.mount(own_dir, fd_path(fd), None, sc.MS_BIND)
+        finally:
+            os.close(fd)
+        remount(root, sub, bind_flags)
+    if readonly:
+        remount(root, dest, sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY)
+
+
+def own_cgroup_dirs() -> dict[str, str]:
+    """Host mount point of each cgroup hierarchy -> this process's directory in it."""
+    mine: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            hid, controllers, path = line.rstrip("\n").split(":", 2)
+            mine["2" if hid == "0" else controllers] = path
+    dirs: dict[str, str] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, super_opts = fields[sep + 1], fields[sep + 3].split(",")
+            mnt_root, mountpoint = fields[3], fields[4]
+            if fstype == "cgroup2":
+                key = "2"
+            elif fstype == "cgroup":
+                key = ",".join(o for o in super_opts if o not in ("rw", "ro")
+                               and not o.startswith(("release_agent", "clone_children"))
+                               and o not in ("noprefix", "xattr", "nsdelegate"))
+            else:
+                continue
+            if key not in mine or mountpoint in dirs:
+                continue
+            rel = os.path.relpath(mine[key], mnt_root) if mnt_root != "/" else mine[key]
+            dirs[mountpoint] = os.path.normpath(mountpoint + "/" + rel.lstrip("/"))
+    return dirs
+
+
+def pivot(rootfs: str, no_pivot: bool) -> None:
+    """Make ``rootfs`` the root, and detach the host's tree from this namespace."""
+    if no_pivot:
+        os.chdir(rootfs)
+        sc.mount(rootfs, "/", None, sc.MS_MOVE)
+        os.chroot(".")
+        os.chdir("/")
+        return
+    old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new)
+        sc.pivot_root(".", ".")
+        os.fchdir(old)
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sc.umount2(".", sc.MNT_DETACH)
+        os.chdir("/")
+    finally:
+        os.close(old)
+        os.close(new)
+
+
+def finalize(config: dict) -> None:
+    """After pivot_root: masked and read-only paths, read-only root, propagation."""
+    linux = config.get("linux", {})
+    root = Rootfs("/")
+    try:
+        for path in linux.get("maskedPaths", []):
+            mask_path(root, path)
+        for path in linux.get("readonlyPaths", []):
+            readonly_path(root, path)
+        if config.get("root", {}).get("readonly"):
+            remount(root, "/", sc.MS_BIND | sc.MS_RDONLY)
+    finally:
+        root.close()
+    prop = linux.get("rootfsPropagation")
+    if prop:
+        sc.mount(None, "/", None, PROPAGATION[prop])
+
+
+def _open_dev_null() -> int:
+    """/dev/null of the container, refused unless it really is the null device."""
+    fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise PyociError("/dev/null in the container is not the null device")
+    return fd
+
+
+def mask_path(root: Rootfs, path: str) -> None:
+    try:
+        fd = root.open(path, os.O_PATH | os.O_NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            sc.mount("tmpfs", fd_path(fd), "tmpfs", sc.MS_RDONLY, None)
+        else:
+            null = _open_dev_null()
+            try:
+                sc.mount(fd_path(null), fd_path(fd), None, sc.MS_BIND)
+            finally:
+                os.close(null)
+    finally:
+        os.close(fd)
+
+
+def readonly_path(root: Rootfs, path: str) -> None:
+    try:
+        fd = root.open(path, os.O_PATH | os.O_NOFOLLOW)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        sc.mount(fd_path(fd), fd_path(fd), None, sc.MS_BIND | sc.MS_REC)
+    finally:
+        os.close(fd)
+    remount(root, path, sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)

@@ -1,0 +1,125 @@
+"""Container state kept on disk under ``<root>/<id>/``.
+
+``state.json`` is written once the container's init is ready; until then the
+directory alone means the container is ``creating``.  The exec fifo exists
+between create and start, which is how ``created`` is told from ``running``.
+Liveness is the init PID *and* its start time, so a recycled PID is never
+mistaken for the container.  Only the standard library is imported here: this
+module is on the hot path of ``state`` and ``kill``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from pyoci.errors import ContainerNotFound
+
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+EXEC_FIFO = "exec.fifo"
+OCI_VERSION = "1.3.0"
+
+
+def container_dir(root: str, container_id: str) -> Path:
+    return Path(root) / container_id
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time (clock ticks since boot) of a live, non-zombie ``pid``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may hold spaces or parentheses: split after the last ')'.
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def is_alive(pid: int, start_time: int) -> bool:
+    return pid > 0 and process_start_time(pid) == start_time
+
+
+class Lock:
+    """An exclusive flock on the container directory, held for one operation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> Lock:
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound() from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def read_state(path: Path) -> dict | None:
+    """The stored state, or None while the container is still being created."""
+    try:
+        with open(path / STATE_FILE, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        if not path.is_dir():
+            raise ContainerNotFound() from None
+        return None
+
+
+def write_state(path: Path, data: dict) -> None:
+    """Atomically replace state.json, so readers never see half a file."""
+    tmp = path / (STATE_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path / STATE_FILE)
+
+
+def is_frozen(stored: dict) -> bool:
+    """Whether the container's cgroup freezer holds it (set by pause)."""
+    freezer = stored.get("freezer")
+    if not freezer:
+        return False
+    try:
+        with open(freezer) as f:
+            value = f.read().strip()
+    except OSError:
+        return False
+    return value in ("1", "FROZEN", "FREEZING")
+
+
+def status_of(path: Path, stored: dict | None) -> str:
+    if stored is None:
+        return "creating"
+    if not is_alive(stored["pid"], stored["pid_start"]):
+        return "stopped"
+    if os.path.exists(path / EXEC_FIFO):
+        return "created"
+    if is_frozen(stored):
+        return "paused"
+    return "running"
+
+
+def oci_state(stored: dict, status: str) -> dict:
+    """The runtime-spec state object, with runc's extra fields (rootfs, created, owner)."""
+    state = {
+        "ociVersion": OCI_VERSION,
+        "id": stored["id"],
+        "pid": stored["pid"] if status != "stopped" else 0,
+        "status": status,
+        "bundle": stored["bundle"],
+        "rootfs": stored["rootfs"],
+        "created": stored["created"],
+        "owner": stored.get("owner", ""),
+    }
+    if stored.get("annotations"):
+        state["annotations"] = stored["annotations"]
+    return state
