@@ -15,9 +15,11 @@ Fixtures (an integration test is one that uses ``root``, ``bundle``, ``new_bundl
     ``new_bundle()``: a bundle whose container runs ``true``; rewrite its config with
     ``write_config(bundle, cfg)``.
 ``pyoci(*args, timeout=60, input=None, check=False)``
-    Runs ``python -m pyoci --root ROOT *args`` and returns a CompletedProcess with text
-    stdout/stderr. Output goes through temporary files, not pipes, so a detached
-    container that keeps the runtime's stdio open cannot make the call hang.
+    Runs ``python -m pyoci --root ROOT *args`` (or ``$PYOCI_TEST_RUNTIME --root ROOT
+    *args``: ``PYOCI_TEST_RUNTIME=runc`` checks the tests themselves against runc) and
+    returns a CompletedProcess with text stdout/stderr. Output goes through temporary
+    files, not pipes, so a detached container that keeps the runtime's stdio open
+    cannot make the call hang.
     ``pyoci.popen(*args)`` starts one in the background (it is killed at teardown if
     still running); ``pyoci.root`` is the state root.
 ``cid``
@@ -53,6 +55,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -67,6 +70,8 @@ BUSYBOX = "/bin/busybox"
 CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_MAXDEPTH = 5
 DEFAULT_TIMEOUT = 60.0
+# The runtime under test; PYOCI_TEST_RUNTIME="runc" runs the same tests against runc.
+RUNTIME = shlex.split(os.environ.get("PYOCI_TEST_RUNTIME", "")) or [sys.executable, "-m", "pyoci"]
 # How long teardown waits for killed processes, mounts and cgroups to go away.
 SETTLE_SECONDS = 5.0
 INTEGRATION_FIXTURES = ("root", "bundle", "new_bundle", "pyoci", "cid")
@@ -475,7 +480,7 @@ class LeakContext:
         for cid in self._state_entries():
             if not os.path.isdir(os.path.join(self.root, cid)):
                 continue
-            cmd = [sys.executable, "-m", "pyoci", "--root", self.root, "delete", "--force", cid]
+            cmd = [*RUNTIME, "--root", self.root, "delete", "--force", cid]
             try:
                 r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                                    text=True, timeout=30)
@@ -641,7 +646,7 @@ class PyociRunner:
         args = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args]
         if args and args[0] in ("create", "run") and len(args) > 1:
             self._ctx.ids.add(args[-1])  # the container id comes last
-        return [sys.executable, "-m", "pyoci", "--root", self.root, *args]
+        return [*RUNTIME, "--root", self.root, *args]
 
     def __call__(self, *args, timeout: float = DEFAULT_TIMEOUT, input: str | None = None,
                  check: bool = False, env: dict | None = None,
