@@ -85,6 +85,7 @@ int pyoci_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                      const char *to_path, unsigned int flags);
 int pyoci_join_namespaces(const int *fds, const int *nstypes, int count,
                           int *failed_index);
+int pyoci_join_session_keyring(const char *name);
 """
 
 SOURCE = """
@@ -114,6 +115,7 @@ int pyoci_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                      const char *to_path, unsigned int flags);
 int pyoci_join_namespaces(const int *fds, const int *nstypes, int count,
                           int *failed_index);
+int pyoci_join_session_keyring(const char *name);
 """
 
 ffibuilder = FFI()

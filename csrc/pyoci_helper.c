@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/keyctl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 
@@ -71,4 +72,10 @@ int pyoci_join_namespaces(const int *fds, const int *nstypes, int count,
 		}
 	}
 	return 0;
+}
+
+/* A fresh session keyring named after the container, so it shares none of the host's keys. */
+int pyoci_join_session_keyring(const char *name)
+{
+	return (int)syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0);
 }

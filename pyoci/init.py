@@ -11,6 +11,7 @@ sent to the runtime as one ``error`` message; nothing here returns.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import traceback
@@ -34,6 +35,7 @@ class InitContext:
     fifo_fd: int
     no_pivot: bool = False
     preserve_fds: int = 0
+    new_keyring: bool = True
     console: socket.socket | None = None
     cgroup_dirs: dict[str, str] = field(default_factory=dict)
     join_cgroup: object = None  # callable(pid) placing a process in the container's cgroups
@@ -107,6 +109,8 @@ def init(ctx: InitContext, plan: NamespacePlan) -> None:
 def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     config, proc = ctx.config, ctx.config.get("process") or {}
     linux = config.get("linux", {})
+    if ctx.new_keyring:
+        _join_session_keyring(ctx.container_id)
     rootfs.set_root_propagation(config)
     rootfs.bind_rootfs(ctx.rootfs)
     root = rootfs.Rootfs(ctx.rootfs)
@@ -148,6 +152,15 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     ctx.channel.send("ready")
 
 
+def _join_session_keyring(name: str) -> None:
+    """A keyring of the container's own, unless --no-new-keyring (runc's default)."""
+    try:
+        syscalls.join_session_keyring(name)
+    except OSError as e:
+        if e.errno != errno.ENOSYS:  # kernels without keyrings: nothing to isolate
+            raise
+
+
 def _setup_terminal(ctx: InitContext) -> None:
     if ctx.console is None:
         raise PyociError("process.terminal is set but no console socket was given")
@@ -175,7 +188,8 @@ def _wait_for_start_and_exec(ctx: InitContext) -> None:
     """Block until ``start`` opens the fifo; report through it, then exec."""
     try:
         fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
+    except OSError as e:
+        open("/tmp/dbg-fifo","w").write(repr(e))
         os._exit(1)
     os.close(ctx.fifo_fd)
     proc = ctx.config["process"]

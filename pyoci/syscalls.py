@@ -147,3 +147,7 @@ def move_mount(from_dirfd: int, from_path: str, to_dirfd: int, to_path: str,
                flags: int) -> None:
     _check(lib.pyoci_move_mount(from_dirfd, from_path.encode(), to_dirfd, to_path.encode(),
                                 flags), "move_mount", to_path)
+
+
+def join_session_keyring(name: str) -> None:
+    _check(lib.pyoci_join_session_keyring(name.encode()), "keyctl(JOIN_SESSION_KEYRING)")

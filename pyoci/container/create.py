@@ -44,7 +44,7 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
         raise ContainerExists() from None
     builder = _Builder(container, config, bundle)
     try:
-        builder.build(console_socket, no_pivot, preserve_fds)
+        builder.build(console_socket, no_pivot, preserve_fds, not no_new_keyring)
         builder.save(pid_file)
     except BaseException:
         builder.abort()
@@ -71,7 +71,8 @@ class _Builder:
         self.stage1_pid = 0
         self.init_pid = 0
 
-    def build(self, console_socket: str | None, no_pivot: bool, preserve_fds: int) -> None:
+    def build(self, console_socket: str | None, no_pivot: bool, preserve_fds: int,
+              new_keyring: bool) -> None:
         fifo = self.container.dir / st.EXEC_FIFO
         os.mkfifo(fifo, 0o622)
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
@@ -87,6 +88,7 @@ class _Builder:
         ctx = InitContext(container_id=self.container.id, config=self.config,
                           bundle=self.bundle, rootfs=self.rootfs, channel=child,
                           fifo_fd=fifo_fd, no_pivot=no_pivot, preserve_fds=preserve_fds,
+                          new_keyring=new_keyring,
                           console=console, cgroup_dirs=_cgroup_dirs(self.config))
         try:
             pid = os.fork()
