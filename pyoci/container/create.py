@@ -75,6 +75,10 @@ class _Builder:
               new_keyring: bool) -> None:
         fifo = self.container.dir / st.EXEC_FIFO
         os.mkfifo(fifo, 0o622)
+        # Not left to the umask: init opens it after switching to process.user, and
+        # container root may be another uid on the host (runc chowns it to that uid).
+        os.chmod(fifo, 0o622)
+        os.chown(fifo, *_host_root_ids(self.config))
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         console = None
         if self.config["process"].get("terminal"):
@@ -201,6 +205,21 @@ class _Builder:
         except PyociError as e:
             log.warning("%s", e)
         shutil.rmtree(self.container.dir, ignore_errors=True)
+
+
+def _host_root_ids(config: dict) -> tuple[int, int]:
+    """The host uid and gid that container root maps to (0, 0 without a user namespace)."""
+    linux = config.get("linux", {})
+    if not NamespacePlan(config).creates("user"):
+        return 0, 0
+    ids = []
+    for key in ("uidMappings", "gidMappings"):
+        host = 0
+        for m in linux.get(key, []):
+            if m["containerID"] <= 0 < m["containerID"] + m["size"]:
+                host = m["hostID"] - m["containerID"]
+        ids.append(host)
+    return ids[0], ids[1]
 
 
 def _cgroup_dirs(config: dict) -> dict[str, str]:
