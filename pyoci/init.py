@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pyoci import devices, hooks, process, rootfs, syscalls, tty
 from pyoci.channel import Channel
 from pyoci.errors import PyociError
-from pyoci.namespaces import NamespacePlan
+from pyoci.namespaces import NamespacePlan, bring_up_loopback
 
 
 @dataclass
@@ -46,14 +46,18 @@ def stage1(ctx: InitContext) -> None:
         plan = NamespacePlan(ctx.config)
         if ctx.join_cgroup is not None:
             ctx.join_cgroup(os.getpid())
+        # Joined namespaces first (runc's order): once in a new user namespace, those of
+        # the host could no longer be entered.
+        plan.enter_joined()
         if plan.creates("user"):
             syscalls.unshare(syscalls.CLONE_NEWUSER)
             ctx.channel.send("userns")
             _expect_ok(ctx.channel)
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
-        plan.enter_joined()
+        if plan.has("user"):
+            _become_userns_root()
         syscalls.unshare(plan.create_flags(exclude=("user",)))
+        if plan.creates("network"):
+            bring_up_loopback()
         if plan.creates("time"):
             _write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
         # init waits on ``go`` so the runtime learns its PID before any request of it.
@@ -69,6 +73,20 @@ def stage1(ctx: InitContext) -> None:
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything must reach the runtime
         _fail(ctx.channel, e)
+
+
+def _become_userns_root() -> None:
+    """Be root of the (created or joined) user namespace, not its overflow id.
+
+    Until then the process keeps the host's ids, which the namespace may not map, and
+    whatever it creates (devpts, tmpfs, files) would fail with EOVERFLOW.
+    """
+    try:
+        os.setgroups([])
+    except PermissionError:  # setgroups is "deny" in this user namespace
+        pass
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def _write_time_offsets(offsets: dict) -> None:
@@ -188,8 +206,7 @@ def _wait_for_start_and_exec(ctx: InitContext) -> None:
     """Block until ``start`` opens the fifo; report through it, then exec."""
     try:
         fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        open("/tmp/dbg-fifo","w").write(repr(e))
+    except OSError:
         os._exit(1)
     os.close(ctx.fifo_fd)
     proc = ctx.config["process"]
