@@ -46,7 +46,11 @@ def is_alive(pid: int, start_time: int) -> bool:
 
 
 class Lock:
-    """An exclusive flock on the container directory, held for one operation."""
+    """An exclusive flock on the container directory, held for one operation.
+
+    Raises ContainerNotFound if the directory is gone, also when it went away (deleted by
+    the holder we waited for) between our open and our getting the lock.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -54,14 +58,44 @@ class Lock:
 
     def __enter__(self) -> Lock:
         try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound() from None
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(self.path)
+            except (FileNotFoundError, NotADirectoryError):
+                raise ContainerNotFound() from None
+            if not os.path.samestat(os.fstat(fd), current):
+                raise ContainerNotFound()
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def remove_dir(path: Path) -> None:
+    """Remove a container directory so that no reader ever sees it half-removed.
+
+    The directory is first renamed out of the way (to a name no container id can have,
+    ``~`` not being allowed in ids), which is atomic: until then readers see the whole
+    container, afterwards none of it.
+    """
+    doomed = path.with_name(f".{path.name}~deleted~{os.getpid()}")
+    try:
+        os.rename(path, doomed)
+    except FileNotFoundError:
+        return
+    import shutil
+
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def read_state(path: Path) -> dict | None:

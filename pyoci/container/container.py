@@ -42,8 +42,15 @@ class Container:
             names = sorted(os.listdir(root))
         except FileNotFoundError:
             return []
+        from pyoci.errors import InvalidID
+        from pyoci.validate import check_container_id
+
         states = []
         for name in names:
+            try:
+                check_container_id(name)  # skips a directory being deleted, or a stranger
+            except InvalidID:
+                continue
             c = Container(name, root)
             try:
                 stored = st.read_state(c.dir)

@@ -12,7 +12,6 @@ import datetime
 import json
 import logging
 import os
-import shutil
 import signal
 
 from pyoci import hooks
@@ -204,7 +203,7 @@ class _Builder:
                             self._state("stopped"), "poststop")
         except PyociError as e:
             log.warning("%s", e)
-        shutil.rmtree(self.container.dir, ignore_errors=True)
+        st.remove_dir(self.container.dir)
 
 
 def _host_root_ids(config: dict) -> tuple[int, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import select
-import shutil
 import signal
 
 from pyoci import state as st
@@ -17,14 +16,16 @@ log = logging.getLogger("pyoci")
 
 
 def delete(container: Container, force: bool = False) -> None:
+    """Delete the container; with ``force``, one that is gone (or going) is no error."""
     try:
-        lock = st.Lock(container.dir)
-        lock.__enter__()
+        _delete(container, force)
     except ContainerNotFound:
-        if force:
-            return
-        raise
-    try:
+        if not force:
+            raise
+
+
+def _delete(container: Container, force: bool) -> None:
+    with st.Lock(container.dir):
         stored = container.stored()
         status = st.status_of(container.dir, stored)
         if status in ("running", "paused") and not force:
@@ -35,8 +36,6 @@ def delete(container: Container, force: bool = False) -> None:
         if stored is not None and status != "stopped":
             _kill_and_wait(stored)
         _destroy(container, stored)
-    finally:
-        lock.__exit__()
 
 
 def _kill_and_wait(stored: dict) -> None:
@@ -65,7 +64,7 @@ def _destroy(container: Container, stored: dict | None) -> None:
             config = json.loads(f.read())
     except FileNotFoundError:
         pass
-    shutil.rmtree(container.dir, ignore_errors=True)
+    st.remove_dir(container.dir)
     poststop = config.get("hooks", {}).get("poststop")
     if poststop and stored is not None:
         from pyoci.hooks import run_hooks
