@@ -86,6 +86,20 @@ int pyoci_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
 int pyoci_join_namespaces(const int *fds, const int *nstypes, int count,
                           int *failed_index);
 int pyoci_join_session_keyring(const char *name);
+
+#define BPF_PROG_TYPE_CGROUP_DEVICE ...
+#define BPF_CGROUP_DEVICE ...
+#define BPF_F_ALLOW_MULTI ...
+
+int pyoci_bpf_prog_load(unsigned int prog_type, const void *insns,
+                        unsigned int insn_cnt, const char *license,
+                        char *log_buf, unsigned int log_size);
+int pyoci_bpf_prog_attach(int target_fd, int prog_fd, unsigned int attach_type,
+                          unsigned int flags);
+int pyoci_bpf_prog_detach(int target_fd, int prog_fd, unsigned int attach_type);
+int pyoci_bpf_prog_query(int target_fd, unsigned int attach_type,
+                         uint32_t *prog_ids, uint32_t *count);
+int pyoci_bpf_prog_get_fd_by_id(uint32_t prog_id);
 """
 
 SOURCE = """
@@ -116,6 +130,16 @@ int pyoci_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
 int pyoci_join_namespaces(const int *fds, const int *nstypes, int count,
                           int *failed_index);
 int pyoci_join_session_keyring(const char *name);
+#include <linux/bpf.h>
+int pyoci_bpf_prog_load(unsigned int prog_type, const void *insns,
+                        unsigned int insn_cnt, const char *license,
+                        char *log_buf, unsigned int log_size);
+int pyoci_bpf_prog_attach(int target_fd, int prog_fd, unsigned int attach_type,
+                          unsigned int flags);
+int pyoci_bpf_prog_detach(int target_fd, int prog_fd, unsigned int attach_type);
+int pyoci_bpf_prog_query(int target_fd, unsigned int attach_type,
+                         uint32_t *prog_ids, uint32_t *count);
+int pyoci_bpf_prog_get_fd_by_id(uint32_t prog_id);
 """
 
 ffibuilder = FFI()

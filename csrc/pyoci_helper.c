@@ -79,3 +79,83 @@ int pyoci_join_session_keyring(const char *name)
 {
 	return (int)syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0);
 }
+
+/*
+ * bpf(2) for cgroup v2 device control (pyoci.cgroups.devices_bpf): load a
+ * BPF_PROG_TYPE_CGROUP_DEVICE program, attach/detach/query it on a cgroup.
+ */
+#include <linux/bpf.h>
+
+static int pyoci_bpf(int cmd, union bpf_attr *attr)
+{
+	return (int)syscall(SYS_bpf, cmd, attr, sizeof(*attr));
+}
+
+int pyoci_bpf_prog_load(unsigned int prog_type, const void *insns,
+			unsigned int insn_cnt, const char *license,
+			char *log_buf, unsigned int log_size)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = prog_type;
+	attr.insns = (uint64_t)(uintptr_t)insns;
+	attr.insn_cnt = insn_cnt;
+	attr.license = (uint64_t)(uintptr_t)license;
+	if (log_buf && log_size) {
+		attr.log_buf = (uint64_t)(uintptr_t)log_buf;
+		attr.log_size = log_size;
+		attr.log_level = 1;
+	}
+	return pyoci_bpf(BPF_PROG_LOAD, &attr);
+}
+
+int pyoci_bpf_prog_attach(int target_fd, int prog_fd, unsigned int attach_type,
+			  unsigned int flags)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.target_fd = target_fd;
+	attr.attach_bpf_fd = prog_fd;
+	attr.attach_type = attach_type;
+	attr.attach_flags = flags;
+	return pyoci_bpf(BPF_PROG_ATTACH, &attr);
+}
+
+int pyoci_bpf_prog_detach(int target_fd, int prog_fd, unsigned int attach_type)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.target_fd = target_fd;
+	attr.attach_bpf_fd = prog_fd;
+	attr.attach_type = attach_type;
+	return pyoci_bpf(BPF_PROG_DETACH, &attr);
+}
+
+/* On return *count holds the number of attached programs (even on ENOSPC). */
+int pyoci_bpf_prog_query(int target_fd, unsigned int attach_type,
+			 uint32_t *prog_ids, uint32_t *count)
+{
+	union bpf_attr attr;
+	int ret;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.query.target_fd = target_fd;
+	attr.query.attach_type = attach_type;
+	attr.query.prog_ids = (uint64_t)(uintptr_t)prog_ids;
+	attr.query.prog_cnt = *count;
+	ret = pyoci_bpf(BPF_PROG_QUERY, &attr);
+	*count = attr.query.prog_cnt;
+	return ret;
+}
+
+int pyoci_bpf_prog_get_fd_by_id(uint32_t prog_id)
+{
+	union bpf_attr attr;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_id = prog_id;
+	return pyoci_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+}

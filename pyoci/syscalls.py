@@ -6,6 +6,7 @@ Every other module reaches the kernel through these wrappers; they turn a
 
 from __future__ import annotations
 
+import errno
 import os
 
 from pyoci._native import ffi, lib
@@ -151,3 +152,52 @@ def move_mount(from_dirfd: int, from_path: str, to_dirfd: int, to_path: str,
 
 def join_session_keyring(name: str) -> None:
     _check(lib.pyoci_join_session_keyring(name.encode()), "keyctl(JOIN_SESSION_KEYRING)")
+
+
+BPF_PROG_TYPE_CGROUP_DEVICE = lib.BPF_PROG_TYPE_CGROUP_DEVICE
+BPF_CGROUP_DEVICE = lib.BPF_CGROUP_DEVICE
+BPF_F_ALLOW_MULTI = lib.BPF_F_ALLOW_MULTI
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, license: str = "Apache") -> int:
+    """Load a BPF program (``insns``: packed struct bpf_insn); its fd.
+
+    A verifier rejection raises OSError whose message carries the verifier log.
+    """
+    buf = ffi.new("char[]", insns)
+    lic = ffi.new("char[]", license.encode())
+    log = ffi.new("char[]", 65536)
+    fd = lib.pyoci_bpf_prog_load(prog_type, buf, len(insns) // 8, lic, log, 65536)
+    if fd < 0:
+        err = ffi.errno
+        text = ffi.string(log).decode(errors="replace").strip()
+        raise OSError(err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}"
+                      + (f": {text}" if text else ""))
+    return fd
+
+
+def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0) -> None:
+    _check(lib.pyoci_bpf_prog_attach(target_fd, prog_fd, attach_type, flags),
+           "bpf(BPF_PROG_ATTACH)")
+
+
+def bpf_prog_detach(target_fd: int, prog_fd: int, attach_type: int) -> None:
+    _check(lib.pyoci_bpf_prog_detach(target_fd, prog_fd, attach_type), "bpf(BPF_PROG_DETACH)")
+
+
+def bpf_prog_query(target_fd: int, attach_type: int) -> list[int]:
+    """The ids of the programs attached to ``target_fd`` for ``attach_type``."""
+    size = 64
+    while True:
+        ids = ffi.new("uint32_t[]", size)
+        count = ffi.new("uint32_t *", size)
+        if lib.pyoci_bpf_prog_query(target_fd, attach_type, ids, count) == 0:
+            return [ids[i] for i in range(count[0])]
+        err = ffi.errno
+        if err != errno.ENOSPC or count[0] <= size:
+            raise OSError(err, f"bpf(BPF_PROG_QUERY): {os.strerror(err)}")
+        size = count[0]
+
+
+def bpf_prog_get_fd_by_id(prog_id: int) -> int:
+    return _check(lib.pyoci_bpf_prog_get_fd_by_id(prog_id), "bpf(BPF_PROG_GET_FD_BY_ID)")
