@@ -226,7 +226,8 @@ class Box:
             return None
 
     def wait(self, name: str, timeout: float = WAIT_SECONDS) -> str:
-        return wait_for(lambda: self.read(name), f"{self.path(name)}", timeout)
+        wait_for(lambda: self.exists(name), f"{self.path(name)}", timeout)
+        return self.read(name) or ""
 
 
 def script_config(script: str, box: Box | None = None, cfg: dict | None = None) -> dict:
@@ -294,12 +295,12 @@ def mark_rootfs(bundle: str) -> None:
 
 
 class HookLog:
-    """What hook-recorder.sh wrote into a host directory."""
+    """What hook-recorder.sh wrote into a host directory (a Box's, or a path)."""
 
-    def __init__(self, directory: str) -> None:
-        self.dir = directory
-        os.makedirs(directory, exist_ok=True)
-        os.chmod(directory, 0o777)
+    def __init__(self, where: Box | str) -> None:
+        self.dir = where.host if isinstance(where, Box) else where
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o777)
 
     def _read(self, name: str) -> str | None:
         try:
@@ -330,3 +331,25 @@ class HookLog:
     def fact(self, name: str, key: str) -> str | None:
         text = self._read(f"{name}.{key}")
         return None if text is None else text.strip()
+
+
+def hook_for(kind: str, bundle: str, box: Box, name: str | None = None, **kw) -> dict:
+    """A recorder hook of type ``kind`` logging into ``box`` (see :class:`HookLog`).
+
+    startContainer hooks resolve their path and run in the container, after pivot_root:
+    they get a copy of the recorder inside the rootfs and write to /spec-out.  All other
+    hooks run the recorder from this directory and write to the box's host directory.
+    """
+    if kind == "startContainer":
+        path, outdir = install_recorder_in_rootfs(bundle), BOX_DEST
+    else:
+        path, outdir = HOOK_RECORDER, box.host
+    return recorder_hook(name or kind, outdir, path=path, **kw)
+
+
+HOOK_TYPES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop"]
+CREATE_HOOKS = ["prestart", "createRuntime", "createContainer"]
+START_HOOKS = ["startContainer", "poststart"]
+RUNTIME_NS_HOOKS = ["prestart", "createRuntime", "poststart", "poststop"]
+CONTAINER_NS_HOOKS = ["createContainer", "startContainer"]
