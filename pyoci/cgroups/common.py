@@ -1,0 +1,206 @@
+"""What the v1 and v2 managers share: planned writes, directory creation, freezing,
+signalling and removal."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+
+from pyoci.cgroups import CgroupError, cgroup_pids, remove_dir
+
+
+class Write:
+    """One planned write of ``value`` to ``directory/file``, for the config field ``field``.
+
+    ``optional``: skipped when the file does not exist.  ``retry``: an EINVAL is retried
+    once after the other writes (period before quota, burst before quota).
+    ``readback``: the kernel clamps silently; read the value back and name the bound.
+    """
+
+    __slots__ = ("field", "directory", "file", "value", "optional", "retry", "readback")
+
+    def __init__(self, field: str, directory: str, file: str, value: object, *,
+                 optional: bool = False, retry: bool = False, readback: bool = False) -> None:
+        self.field = field
+        self.directory = directory
+        self.file = file
+        self.value = str(value)
+        self.optional = optional
+        self.retry = retry
+        self.readback = readback
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.directory, self.file)
+
+    def __repr__(self) -> str:
+        return f"Write({self.field}: {self.path} <- {self.value!r})"
+
+
+def write_file(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def read_file(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def read_int(path: str, default: int = 0) -> int:
+    try:
+        value = read_file(path).strip()
+    except OSError:
+        return default
+    if value == "max":
+        return 2 ** 64 - 1
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+def read_kv(path: str) -> dict[str, int]:
+    """A flat-keyed file (memory.stat, cpu.stat, memory.events) as a dict."""
+    out: dict[str, int] = {}
+    try:
+        text = read_file(path)
+    except OSError:
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                continue
+    return out
+
+
+def missing(writes: list[Write]) -> Write | None:
+    """The first non-optional write whose file does not exist."""
+    for w in writes:
+        if not w.optional and not os.path.exists(w.path):
+            return w
+    return None
+
+
+def not_supported(w: Write) -> CgroupError:
+    return CgroupError(f"{w.field}: not supported on this host: {w.path} does not exist")
+
+
+def perform(writes: list[Write]) -> None:
+    """Do the writes in order; one clear error naming the field if one fails."""
+    later: list[Write] = []
+    for w in writes:
+        try:
+            _do(w)
+        except OSError as e:
+            if w.retry and e.errno == errno.EINVAL:
+                later.append(w)
+                continue
+            raise _error(w, e) from None
+    for w in later:
+        try:
+            _do(w)
+        except OSError as e:
+            raise _error(w, e) from None
+
+
+def _do(w: Write) -> None:
+    try:
+        write_file(w.path, w.value)
+    except FileNotFoundError:
+        if w.optional:
+            return
+        raise
+    if w.readback:
+        got = read_file(w.path).strip()
+        if got != w.value:
+            bound = "maximum" if int(w.value) > int(got) else "minimum"
+            raise CgroupError(f"{w.field}: {w.value} is out of range: the {bound} allowed "
+                              f"{w.file} is {got}")
+
+
+def _error(w: Write, e: OSError) -> CgroupError:
+    if e.errno == errno.ENOENT:
+        return not_supported(w)
+    return CgroupError(f"{w.field}: cannot set {w.file} to {w.value!r}: {e.strerror}")
+
+
+def make_dirs(path: str, mountpoint: str, created: list[str], on_new=None) -> None:
+    """mkdir -p below ``mountpoint``, recording what was made (parents first)."""
+    rel = os.path.relpath(path, mountpoint)
+    current = mountpoint
+    for part in rel.split("/"):
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise CgroupError(f"cannot create cgroup {current}: {e.strerror}") from None
+        created.append(current)
+        if on_new is not None:
+            on_new(current)
+
+
+def join(directory: str, pid: int) -> None:
+    try:
+        write_file(os.path.join(directory, "cgroup.procs"), str(pid))
+    except OSError as e:
+        raise CgroupError(f"cannot join cgroup {directory}: {e.strerror}") from None
+
+
+def remove_created(created: list[str]) -> None:
+    """Remove the directories one create made, deepest first; best effort."""
+    for d in reversed(created):
+        try:
+            remove_dir(d, timeout=2.0)
+        except CgroupError:
+            pass
+
+
+def kill_and_remove(manager, timeout: float) -> None:
+    """SIGKILL whatever is in the container's cgroup, then rmdir it, retrying."""
+    deadline = time.monotonic() + timeout
+    procs = manager.procs_dir()
+    while os.path.isdir(procs):
+        pids = cgroup_pids(procs)
+        if not pids:
+            break
+        manager.signal_all(signal.SIGKILL)
+        if time.monotonic() > deadline:
+            raise CgroupError(f"cannot remove cgroup {procs}: processes {pids} do not exit")
+        time.sleep(0.01)
+    last: CgroupError | None = None
+    for d in manager.dirs():
+        try:
+            remove_dir(d, timeout=max(0.5, deadline - time.monotonic()))
+        except CgroupError as e:
+            last = e
+    if last is not None:
+        raise last
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise CgroupError(what)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
