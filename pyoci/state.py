@@ -135,10 +135,10 @@ def status_of(path: Path, stored: dict | None) -> str:
         return "creating"
     if not is_alive(stored["pid"], stored["pid_start"]):
         return "stopped"
-    if os.path.exists(path / EXEC_FIFO):
-        return "created"
     if is_frozen(stored):
         return "paused"
+    if os.path.exists(path / EXEC_FIFO):
+        return "created"
     return "running"
 
 

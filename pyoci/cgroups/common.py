@@ -169,6 +169,27 @@ def remove_created(created: list[str]) -> None:
 def kill_and_remove(manager, timeout: float) -> None:
     """SIGKILL whatever is in the container's cgroup, then rmdir it, retrying."""
     deadline = time.monotonic() + timeout
+    kill_procs(manager, deadline)
+    last: CgroupError | None = None
+    for d in manager.dirs():
+        try:
+            remove_dir(d, timeout=max(0.5, deadline - time.monotonic()))
+        except CgroupError as e:
+            last = e
+    if last is not None:
+        raise last
+
+
+def abort(manager, timeout: float = 10.0) -> None:
+    """Undo a failed create: kill what it started there, remove what it made."""
+    try:
+        kill_procs(manager, time.monotonic() + timeout)
+    except CgroupError:
+        pass
+    remove_created(manager.created)
+
+
+def kill_procs(manager, deadline: float) -> None:
     procs = manager.procs_dir()
     while os.path.isdir(procs):
         pids = cgroup_pids(procs)
@@ -178,14 +199,6 @@ def kill_and_remove(manager, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise CgroupError(f"cannot remove cgroup {procs}: processes {pids} do not exit")
         time.sleep(0.01)
-    last: CgroupError | None = None
-    for d in manager.dirs():
-        try:
-            remove_dir(d, timeout=max(0.5, deadline - time.monotonic()))
-        except CgroupError as e:
-            last = e
-    if last is not None:
-        raise last
 
 
 def signal_pids(pids: list[int], sig: int) -> None:

@@ -84,8 +84,9 @@ class V1Manager:
             raise CgroupError(f"linux.cgroupsPath: container's cgroup {freezer} is "
                               "unexpectedly frozen")
 
-    def remove_created(self) -> None:
-        c.remove_created(self.created)
+    def abort(self) -> None:
+        """Undo a failed create: kill its processes, remove the directories it made."""
+        c.abort(self)
 
     def join(self, pid: int) -> None:
         for _ctrls, d in self.paths.values():

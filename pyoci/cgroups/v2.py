@@ -78,8 +78,9 @@ class V2Manager:
                 except OSError as e:
                     log.debug("cannot enable %s in %s: %s", ctrl, current, e.strerror)
 
-    def remove_created(self) -> None:
-        c.remove_created(self.created)
+    def abort(self) -> None:
+        """Undo a failed create: kill its processes, remove the directories it made."""
+        c.abort(self)
 
     def join(self, pid: int) -> None:
         c.join(self.path, pid)

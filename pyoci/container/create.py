@@ -34,6 +34,7 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
     bundle = os.path.abspath(bundle)
     config = load_config(bundle)
     _check_supported(config)
+    cgroup = _new_cgroup(config, container.id)
     if pid_file:
         pid_file = os.path.abspath(pid_file)
     os.makedirs(container.root, mode=0o711, exist_ok=True)
@@ -41,7 +42,7 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
         os.mkdir(container.dir, 0o711)
     except FileExistsError:
         raise ContainerExists() from None
-    builder = _Builder(container, config, bundle)
+    builder = _Builder(container, config, bundle, cgroup)
     try:
         builder.build(console_socket, no_pivot, preserve_fds, not no_new_keyring)
         builder.save(pid_file)
@@ -62,8 +63,11 @@ def _check_supported(config: dict) -> None:
 class _Builder:
     """One create in progress: what it made, so that a failure can undo it."""
 
-    def __init__(self, container: Container, config: dict, bundle: str) -> None:
+    def __init__(self, container: Container, config: dict, bundle: str,
+                 cgroup: tuple | None = None) -> None:
         self.container = container
+        # (manager, resources): made before the fork, joined by stage1, set at "hooks"
+        self.cgroup, self.resources = cgroup or (None, None)
         self.config = config
         self.bundle = bundle
         self.rootfs = rootfs_path(config, bundle)
@@ -87,12 +91,15 @@ class _Builder:
             from pyoci.tty import connect_console_socket
 
             console = connect_console_socket(console_socket)
+        if self.cgroup is not None:
+            self._make_cgroup()
         parent, child = Channel.pair()
         ctx = InitContext(container_id=self.container.id, config=self.config,
                           bundle=self.bundle, rootfs=self.rootfs, channel=child,
                           fifo_fd=fifo_fd, no_pivot=no_pivot, preserve_fds=preserve_fds,
                           new_keyring=new_keyring,
-                          console=console, cgroup_dirs=_cgroup_dirs(self.config))
+                          console=console, cgroup_dirs=_cgroup_dirs(self.config, self.cgroup),
+                          join_cgroup=self.cgroup.join if self.cgroup is not None else None)
         try:
             pid = os.fork()
             if pid == 0:
@@ -123,6 +130,7 @@ class _Builder:
                 self.init_pid = msg["pid"]
             elif kind == "hooks":
                 try:
+                    self._apply_resources()
                     self._run_create_hooks()
                 except PyociError as e:
                     channel.send("error", msg=str(e))
@@ -153,6 +161,29 @@ class _Builder:
             state["annotations"] = self.config["annotations"]
         return state
 
+    def _make_cgroup(self) -> None:
+        from pyoci.cgroups import CgroupError
+
+        try:
+            self.cgroup.create()
+        except CgroupError:
+            if os.geteuid() == 0 or _asks_for_limits(self.config):
+                raise
+            # rootless, cgroups not delegated: run without one, as runc does
+            self.cgroup.abort()
+            self.cgroup = None
+            return
+        self.cgroup.check(self.resources)
+
+    def _apply_resources(self) -> None:
+        """Set the cgroup's limits (as runc does before the prestart hooks).
+
+        stage1 has exited by now: reaped first, so that pids.max counts init alone.
+        """
+        if self.cgroup is not None:
+            self._reap_stage1()
+            self.cgroup.apply(self.resources)
+
     def _run_create_hooks(self) -> None:
         all_hooks = self.config.get("hooks", {})
         state = self._state("creating")
@@ -180,6 +211,7 @@ class _Builder:
             "id": self.container.id, "pid": self.init_pid, "pid_start": start_time,
             "bundle": self.bundle, "rootfs": self.rootfs, "created": created, "owner": "",
             "annotations": self.config.get("annotations") or {},
+            **_cgroup_state(self.cgroup, self.resources),
         })
         if pid_file:
             tmp = f"{pid_file}.{os.getpid()}.tmp"
@@ -198,6 +230,8 @@ class _Builder:
         self._reap_stage1()
         if self.init_pid:
             _wait_gone(self.init_pid)
+        if self.cgroup is not None:
+            self.cgroup.abort()
         try:
             hooks.run_hooks(self.config.get("hooks", {}).get("poststop"),
                             self._state("stopped"), "poststop")
@@ -221,10 +255,33 @@ def _host_root_ids(config: dict) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def _cgroup_dirs(config: dict) -> dict[str, str]:
-    """The directories a ``cgroup`` mount shows the container, read in the runtime's view."""
+def _new_cgroup(config: dict, container_id: str) -> tuple | None:
+    """The container's cgroup manager and resources, checked before anything is made."""
+    from pyoci import cgroups
+    from pyoci.cgroups.resources import from_spec
+
+    return cgroups.new_manager(config, container_id), from_spec(config)
+
+
+def _asks_for_limits(config: dict) -> bool:
+    res = config.get("linux", {}).get("resources") or {}
+    return any(v for k, v in res.items() if k != "devices")
+
+
+def _cgroup_state(cgroup, resources: dict | None) -> dict:
+    """What state.json keeps for pause, update, events, ps, kill --all and delete."""
+    if cgroup is None:
+        return {}
+    return {"cgroup": cgroup.to_state(), "freezer": cgroup.freezer_file(),
+            "resources": resources}
+
+
+def _cgroup_dirs(config: dict, cgroup=None) -> dict[str, str]:
+    """The directories a ``cgroup`` mount shows the container: its own cgroups."""
     if not any(m.get("type") == "cgroup" for m in config.get("mounts", [])):
         return {}
+    if cgroup is not None:
+        return cgroup.mount_dirs()
     from pyoci.rootfs import own_cgroup_dirs
 
     return own_cgroup_dirs()

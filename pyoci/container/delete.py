@@ -64,6 +64,10 @@ def _destroy(container: Container, stored: dict | None) -> None:
             config = json.loads(f.read())
     except FileNotFoundError:
         pass
+    if stored is not None and stored.get("cgroup"):
+        from pyoci.cgroups import destroy
+
+        destroy(stored)  # kills what lingers in it, retries rmdir while busy
     st.remove_dir(container.dir)
     poststop = config.get("hooks", {}).get("poststop")
     if poststop and stored is not None:

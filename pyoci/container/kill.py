@@ -37,7 +37,12 @@ def signal_init(stored: dict, sig: int) -> None:
 
 
 def container_pids(stored: dict) -> list[int]:
-    """Every process in the container: those sharing init's PID namespace, if it has one."""
+    """Every process in the container: those in its cgroup, or else those sharing init's
+    PID namespace, if it has one."""
+    if stored.get("cgroup"):
+        from pyoci.cgroups import cgroup_pids, procs_dir
+
+        return cgroup_pids(procs_dir(stored))
     pid = stored["pid"]
     try:
         own_ns = os.readlink(f"/proc/{pid}/ns/pid")
@@ -57,6 +62,11 @@ def container_pids(stored: dict) -> list[int]:
 
 
 def signal_all(stored: dict, sig: int) -> None:
+    if stored.get("cgroup"):
+        from pyoci.cgroups import kill_all
+
+        kill_all(stored, sig)  # frozen while signalled, so that nothing forks away
+        return
     for pid in container_pids(stored):
         try:
             os.kill(pid, sig)
