@@ -214,6 +214,7 @@ _ID = {"nargs": -1, "metavar": "<container-id>"}
 def create(ctx: click.Context, args: tuple[str, ...], bundle: str, **opts: Any) -> None:
     """Create a container, its process waiting for `start`."""
     cid = _container_id(ctx, args)
+    _no_systemd_cgroup(ctx)
     from pyoci.container import Container
 
     Container.create(cid, os.path.abspath(bundle), ctx.obj.root, **_create_kwargs(opts))
@@ -231,6 +232,7 @@ def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, ke
         no_subreaper: bool, **opts: Any) -> None:
     """Create and start a container, exiting with its exit code unless detached."""
     cid = _container_id(ctx, args)
+    _no_systemd_cgroup(ctx)
     from pyoci.container import run as run_container
 
     code = run_container(cid, os.path.abspath(bundle), ctx.obj.root, detach=detach, keep=keep,
@@ -357,6 +359,116 @@ def spec(ctx: click.Context, args: tuple[str, ...], bundle: str, rootless: bool)
         raise PyociError(f"File {path} exists. Remove it first") from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def _no_systemd_cgroup(ctx: click.Context) -> None:
+    if ctx.obj.systemd_cgroup:
+        raise click.ClickException("systemd cgroup driver is not supported")
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@click.pass_context
+def pause(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Suspend every process in the container (cgroup freezer)."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+    from pyoci.container.pause import pause as pause_container
+
+    pause_container(Container.load(cid, ctx.obj.root))
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@click.pass_context
+def resume(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Resume every process of a paused container."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+    from pyoci.container.resume import resume as resume_container
+
+    resume_container(Container.load(cid, ctx.obj.root))
+
+
+_UPDATE_FLAGS = [
+    ("--blkio-weight", int, "Per cgroup weight, from 10 to 1000."),
+    ("--cpu-period", str, "CPU CFS period (usecs); 0 for the system default."),
+    ("--cpu-quota", str, "CPU CFS hardcap limit (usecs) in a period."),
+    ("--cpu-burst", str, "CPU CFS burst limit (usecs) in a period."),
+    ("--cpu-share", str, "CPU shares (relative weight vs. other containers)."),
+    ("--cpu-rt-period", str, "CPU realtime period (usecs)."),
+    ("--cpu-rt-runtime", str, "CPU realtime hardcap limit (usecs) in a period."),
+    ("--cpuset-cpus", str, "CPU(s) to use."),
+    ("--cpuset-mems", str, "Memory node(s) to use."),
+    ("--cpu-idle", str, "SCHED_IDLE for the cgroup (1) or not (0)."),
+    ("--kernel-memory", str, "Obsolete; ignored."),
+    ("--kernel-memory-tcp", str, "Obsolete; ignored."),
+    ("--memory", str, "Memory limit (bytes; k, m, g suffixes)."),
+    ("--memory-reservation", str, "Memory reservation or soft limit (bytes)."),
+    ("--memory-swap", str, "Memory + swap limit (bytes); -1 for unlimited swap."),
+    ("--pids-limit", int, "Maximum number of pids in the container."),
+    ("--l3-cache-schema", str, "Intel RDT/CAT L3 cache schema (not supported)."),
+    ("--mem-bw-schema", str, "Intel RDT/MBA memory bandwidth schema (not supported)."),
+]
+
+
+def _update_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for flag, kind, text in reversed(_UPDATE_FLAGS):
+        func = click.option(flag, type=kind, default=None, metavar="VALUE", help=text)(func)
+    return click.option("--resources", "-r", metavar="FILE|-",
+                        help="LinuxResources JSON to apply ('-': standard input).")(func)
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@_update_options
+@click.pass_context
+def update(ctx: click.Context, args: tuple[str, ...], resources: str | None,
+           **flags: Any) -> None:
+    """Update a container's resource limits."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+    from pyoci.container.update import from_flags, read_resources
+    from pyoci.container.update import update as update_container
+    from pyoci.errors import PyociError
+
+    if flags.pop("l3_cache_schema") or flags.pop("mem_bw_schema"):
+        raise PyociError("Intel RDT is not supported")
+    container = Container.load(cid, ctx.obj.root)
+    update_container(container, read_resources(resources) if resources else from_flags(flags))
+
+
+@cli.command()
+@click.argument("args", **_ID)
+@click.option("--interval", default="5s", metavar="DURATION",
+              help="The stats collection interval.")
+@click.option("--stats", is_flag=True, help="Display the container's stats then exit.")
+@click.pass_context
+def events(ctx: click.Context, args: tuple[str, ...], interval: str, stats: bool) -> None:
+    """Display the container's stats and OOM notifications (JSON lines)."""
+    cid = _container_id(ctx, args)
+    from pyoci.container import Container
+    from pyoci.container.events import events as container_events
+    from pyoci.container.events import parse_duration
+
+    container_events(Container.load(cid, ctx.obj.root), stats=stats,
+                     interval=parse_duration(interval))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True,
+                               "allow_interspersed_args": False})
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.argument("args", nargs=-1, metavar="<container-id> [ps options]")
+@click.pass_context
+def ps(ctx: click.Context, fmt: str, args: tuple[str, ...]) -> None:
+    """Display the processes running inside a container."""
+    _check_args(ctx, args, minimum=1)
+    cid = _container_id(ctx, args[:1])
+    from pyoci.container import Container
+    from pyoci.container.ps import ps as container_ps
+
+    click.echo(container_ps(Container.load(cid, ctx.obj.root), fmt, list(args[1:])), nl=False)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
