@@ -142,12 +142,66 @@ int pyoci_bpf_prog_query(int target_fd, unsigned int attach_type,
 int pyoci_bpf_prog_get_fd_by_id(uint32_t prog_id);
 """
 
+# --- security: capabilities, seccomp, procfs, the final exec step (pyoci_security.c,
+# pyoci_final.c) and the freestanding trampoline (pyoci_exec.c) embedded as bytes.
+CDEF += """
+int pyoci_prctl(int option, unsigned long arg2, unsigned long arg3,
+                unsigned long arg4, unsigned long arg5);
+long pyoci_seccomp(unsigned int op, unsigned int flags, void *args);
+int pyoci_seccomp_load(const void *bpf, unsigned int count, unsigned int flags);
+int pyoci_fsopen(const char *fsname, unsigned int flags);
+int pyoci_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);
+int pyoci_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+int pyoci_final_exec(const unsigned char *ctl, unsigned long len, char *const argv[],
+                     char *const envp[]);
+const unsigned char *pyoci_exec_image(size_t *len);
+"""
+
+
+def _trampoline_source() -> str:
+    """Compile csrc/pyoci_exec.c into a tiny static binary; return it as a C array."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    cc = shlex.split(os.environ.get("CC") or "cc")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "pyoci-exec")
+        subprocess.run([*cc, "-Os", "-static", "-nostdlib", "-ffreestanding", "-fno-builtin",
+                        "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fno-pie",
+                        "-no-pie", "-Wall", "-Wl,--build-id=none", "-Wl,-z,noexecstack", "-s",
+                        "-I", here, "-o", out, os.path.join(here, "pyoci_exec.c")], check=True)
+        with open(out, "rb") as f:
+            image = f.read()
+    body = ",".join(str(b) for b in image)
+    return (f"static const unsigned char pyoci_exec_bytes[{len(image)}] = {{{body}}};\n"
+            "const unsigned char *pyoci_exec_image(size_t *len)\n"
+            "{ *len = sizeof(pyoci_exec_bytes); return pyoci_exec_bytes; }\n")
+
+
+SOURCE += """
+#include "pyoci_final.h"
+int pyoci_prctl(int option, unsigned long arg2, unsigned long arg3,
+                unsigned long arg4, unsigned long arg5);
+long pyoci_seccomp(unsigned int op, unsigned int flags, void *args);
+int pyoci_seccomp_load(const void *bpf, unsigned int count, unsigned int flags);
+int pyoci_fsopen(const char *fsname, unsigned int flags);
+int pyoci_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);
+int pyoci_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+int pyoci_final_exec(const unsigned char *ctl, unsigned long len, char *const argv[],
+                     char *const envp[]);
+""" + _trampoline_source()
+SECURITY_SOURCES = ["csrc/pyoci_security.c", "csrc/pyoci_final.c"]
+
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "pyoci._native",
     SOURCE,
-    sources=["csrc/pyoci_helper.c"],
+    sources=["csrc/pyoci_helper.c", *SECURITY_SOURCES],
+    include_dirs=["csrc"],
     extra_compile_args=["-O2", "-Wall"],
 )
 

@@ -17,7 +17,7 @@ import socket
 import traceback
 from dataclasses import dataclass, field
 
-from pyoci import devices, hooks, process, rootfs, syscalls, tty
+from pyoci import devices, hooks, process, rootfs, security, syscalls, tty
 from pyoci.channel import Channel
 from pyoci.errors import PyociError
 from pyoci.namespaces import NamespacePlan, bring_up_loopback
@@ -39,6 +39,8 @@ class InitContext:
     console: socket.socket | None = None
     cgroup_dirs: dict[str, str] = field(default_factory=dict)
     join_cgroup: object = None  # callable(pid) placing a process in the container's cgroups
+    security: security.Plan | None = None  # caps, seccomp, LSM: checked by the runtime
+    host_pid: int = 0  # init's PID as the runtime sees it (stage1 tells init)
 
 
 def stage1(ctx: InitContext) -> None:
@@ -60,16 +62,18 @@ def stage1(ctx: InitContext) -> None:
             bring_up_loopback()
         if plan.creates("time"):
             _write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
+        # init is visible in the container from its first instruction: not dumpable.
+        security.harden_process()
         # init waits on ``go`` so the runtime learns its PID before any request of it.
         go_read, go_write = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(go_write)
-            os.read(go_read, 1)
+            ctx.host_pid = int(os.read(go_read, 32) or 0)
             os.close(go_read)
             init(ctx, plan)
         ctx.channel.send("pid", pid=pid)
-        os.write(go_write, b"1")
+        os.write(go_write, str(pid).encode())
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything must reach the runtime
         _fail(ctx.channel, e)
@@ -155,18 +159,22 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     process.set_rlimits(proc)
     process.set_oom_score_adj(proc)
     process.set_personality(linux)
-    process.switch_user(proc.get("user", {}))
+    security.apply_process(ctx.security, proc,
+                           lambda: process.switch_user(proc.get("user", {})))
     cwd = proc.get("cwd", "/")
     try:
         os.chdir(cwd)
     except OSError as e:
         raise PyociError(f"process.cwd {cwd}: {e.strerror}") from None
+    security.check_cwd()
     env = process.environment(proc)
     ctx.executable = process.find_executable(proc["args"][0], env)  # type: ignore[attr-defined]
     ctx.env = env  # type: ignore[attr-defined]
     for fd in range(3, 3 + ctx.preserve_fds):
         os.set_inheritable(fd, True)
     process.close_extra_fds(3 + ctx.preserve_fds)
+    security.prepare_exec(ctx.security, proc,
+                          {**_hook_state(ctx, "creating"), "pid": ctx.host_pid})
     ctx.channel.send("ready")
 
 
@@ -214,7 +222,12 @@ def _wait_for_start_and_exec(ctx: InitContext) -> None:
         hooks.run_hooks(ctx.config.get("hooks", {}).get("startContainer"),
                         _hook_state(ctx, "created"), "startContainer")
         os.write(fifo, b"0")
-        os.execve(ctx.executable, proc["args"], ctx.env)  # type: ignore[attr-defined]
+        # seccomp, the LSM label and the exec itself: from C, in the sealed trampoline
+        security.exec_container(ctx.security, ctx.executable,  # type: ignore[attr-defined]
+                                proc["args"], ctx.env,  # type: ignore[attr-defined]
+                                report_fd=fifo, keep_fds=3 + ctx.preserve_fds)
+    except security.FinalStepFailed:  # already reported through the fifo
+        os._exit(1)
     except BaseException as e:  # noqa: BLE001
         msg = str(e) if isinstance(e, PyociError) else f"exec {proc['args'][0]}: {e}"
         os.write(fifo, b"E" + msg.encode())

@@ -201,3 +201,107 @@ def bpf_prog_query(target_fd: int, attach_type: int) -> list[int]:
 
 def bpf_prog_get_fd_by_id(prog_id: int) -> int:
     return _check(lib.pyoci_bpf_prog_get_fd_by_id(prog_id), "bpf(BPF_PROG_GET_FD_BY_ID)")
+
+
+# --- security: prctl options python-prctl lacks, seccomp(2), the new mount API for a
+# private procfs, and the final exec step (csrc/pyoci_security.c, csrc/pyoci_final.c).
+
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_IS_SET = 1
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_LOWER = 3
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_GET_ACTION_AVAIL = 2
+SECCOMP_GET_NOTIF_SIZES = 3
+
+FSOPEN_CLOEXEC = 0x1
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+FSMOUNT_CLOEXEC = 0x1
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(lib.pyoci_prctl(option, arg2, arg3, arg4, arg5), "prctl")
+
+
+def seccomp_flag_supported(flag: int) -> bool:
+    """Whether the kernel knows a SECCOMP_FILTER_FLAG_* (EFAULT on a NULL filter: yes)."""
+    if flag == 32:  # WAIT_KILLABLE_RECV is only accepted with NEW_LISTENER
+        flag |= 8
+    if lib.pyoci_seccomp(SECCOMP_SET_MODE_FILTER, flag, _NULL) < 0:
+        return ffi.errno == 14  # EFAULT: the flag passed, the NULL program did not
+    return True
+
+
+def seccomp_action_available(action: int) -> bool:
+    val = ffi.new("uint32_t *", action)
+    return lib.pyoci_seccomp(SECCOMP_GET_ACTION_AVAIL, 0, val) == 0
+
+
+def seccomp_load(bpf: bytes, flags: int = 0) -> int:
+    """Load a BPF program (struct sock_filter array) now; the listener fd or 0."""
+    buf = ffi.from_buffer(bpf)
+    return _check(lib.pyoci_seccomp_load(buf, len(bpf) // 8, flags), "seccomp")
+
+
+def fsopen(fsname: str, flags: int = FSOPEN_CLOEXEC) -> int:
+    return _check(lib.pyoci_fsopen(fsname.encode(), flags), "fsopen", fsname)
+
+
+def fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None,
+             aux: int = 0) -> None:
+    _check(lib.pyoci_fsconfig(fd, cmd, _c(key), _c(value), aux), "fsconfig", key)
+
+
+def fsmount(fd: int, flags: int = FSMOUNT_CLOEXEC, attr_flags: int = 0) -> int:
+    return _check(lib.pyoci_fsmount(fd, flags, attr_flags), "fsmount")
+
+
+def exec_image() -> bytes:
+    """The freestanding trampoline binary (csrc/pyoci_exec.c) embedded in _native."""
+    size = ffi.new("size_t *")
+    ptr = lib.pyoci_exec_image(size)
+    return bytes(ffi.buffer(ptr, size[0]))
+
+
+def final_exec(ctl: bytes, argv: list[str], env: list[str]) -> None:
+    """Run the final step (see csrc/pyoci_final.c) in this process; returns only on error."""
+    keep = [ffi.new("char[]", a.encode()) for a in argv]
+    keep_env = [ffi.new("char[]", e.encode()) for e in env]
+    c_argv = ffi.new("char *[]", keep + [_NULL])
+    c_env = ffi.new("char *[]", keep_env + [_NULL])
+    lib.pyoci_final_exec(ffi.from_buffer(ctl), len(ctl), c_argv, c_env)
+    err = ffi.errno
+    raise OSError(err, f"exec: {os.strerror(err)}", argv[0] if argv else None)
+
+
+# --- exec: the namespace-entry path (csrc/pyoci_helper.c, pyoci_exec_enter).
+
+EXEC_STEP_DUMPABLE = 1
+EXEC_STEP_CGROUP = 2
+EXEC_STEP_SETNS = 3
+EXEC_STEP_CLONE = 4
+EXEC_REPORT_SIZE = 16  # struct pyoci_exec_report: pid, err, step, index (4 ints)
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+def exec_enter(namespaces: list[tuple[int, int]], cgroup_fds: list[int], report_fd: int) -> int:
+    """Fork the exec path: 0 in the new process (inside the container, signals blocked),
+    the intermediate's pid in the caller, which reads the report from ``report_fd``.
+
+    The intermediate becomes non-dumpable, joins the cgroups (``cgroup.procs`` fds) and
+    the namespaces ``(fd, nstype)`` in order, then clones the new process as the caller's
+    own child; see csrc/pyoci_helper.c.
+    """
+    fds = ffi.new("int[]", [fd for fd, _ in namespaces] or [0])
+    types = ffi.new("int[]", [t for _, t in namespaces] or [0])
+    cgs = ffi.new("int[]", list(cgroup_fds) or [0])
+    return _check(lib.pyoci_exec_enter(fds, types, len(namespaces), cgs, len(cgroup_fds),
+                                       report_fd), "fork")
+
+
+def close_range_cloexec(first: int) -> None:
+    """Mark every fd from ``first`` on close-on-exec (close_range(2), no /proc needed)."""
+    _check(lib.pyoci_close_range(first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC), "close_range")

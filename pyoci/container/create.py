@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 
-from pyoci import hooks
+from pyoci import hooks, security, userns
 from pyoci import state as st
 from pyoci.channel import Channel, ChannelClosed
 from pyoci.config import load_config, rootfs_path
@@ -34,6 +34,7 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
     bundle = os.path.abspath(bundle)
     config = load_config(bundle)
     _check_supported(config)
+    sec = security.prepare(config)  # caps, seccomp, LSM, mappings: errors before any change
     cgroup = _new_cgroup(config, container.id)
     if pid_file:
         pid_file = os.path.abspath(pid_file)
@@ -43,6 +44,7 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
     except FileExistsError:
         raise ContainerExists() from None
     builder = _Builder(container, config, bundle, cgroup)
+    builder.security = sec
     try:
         builder.build(console_socket, no_pivot, preserve_fds, not no_new_keyring)
         builder.save(pid_file)
@@ -73,6 +75,7 @@ class _Builder:
         self.rootfs = rootfs_path(config, bundle)
         self.stage1_pid = 0
         self.init_pid = 0
+        self.security: security.Plan | None = None
 
     def build(self, console_socket: str | None, no_pivot: bool, preserve_fds: int,
               new_keyring: bool) -> None:
@@ -93,13 +96,16 @@ class _Builder:
             console = connect_console_socket(console_socket)
         if self.cgroup is not None:
             self._make_cgroup()
+        if self.security is not None:
+            self.security.connect()  # the seccomp listenerPath, if the filter notifies
         parent, child = Channel.pair()
         ctx = InitContext(container_id=self.container.id, config=self.config,
                           bundle=self.bundle, rootfs=self.rootfs, channel=child,
                           fifo_fd=fifo_fd, no_pivot=no_pivot, preserve_fds=preserve_fds,
                           new_keyring=new_keyring,
                           console=console, cgroup_dirs=_cgroup_dirs(self.config, self.cgroup),
-                          join_cgroup=self.cgroup.join if self.cgroup is not None else None)
+                          join_cgroup=self.cgroup.join if self.cgroup is not None else None,
+                          security=self.security)
         try:
             pid = os.fork()
             if pid == 0:
@@ -113,6 +119,8 @@ class _Builder:
             os.close(fifo_fd)
             if console is not None:
                 console.close()
+            if self.security is not None:
+                self.security.close()
             self._reap_stage1()
 
     def _serve(self, channel: Channel) -> None:
@@ -143,15 +151,7 @@ class _Builder:
                 raise PyociError(msg["msg"])
 
     def _write_id_maps(self) -> None:
-        linux = self.config.get("linux", {})
-        for kind, key in (("uid", "uidMappings"), ("gid", "gidMappings")):
-            lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n"
-                            for m in linux.get(key, []))
-            try:
-                with open(f"/proc/{self.stage1_pid}/{kind}_map", "w") as f:
-                    f.write(lines)
-            except OSError as e:
-                raise PyociError(f"linux.{key}: cannot write {kind}_map: {e.strerror}") from None
+        userns.write_id_maps(self.stage1_pid, self.config)
 
     def _state(self, status: str) -> dict:
         state = {"ociVersion": self.config.get("ociVersion", st.OCI_VERSION),

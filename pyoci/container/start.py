@@ -32,6 +32,8 @@ def start(container: Container) -> None:
                              else f"cannot start a container in the {status} state")
         assert stored is not None
         report = _release_init(container, stored)
+        if report.startswith(b"0E"):  # the final exec step failed after init's "0"
+            report = report[1:]
         if report != b"0":
             raise PyociError(report[1:].decode(errors="replace") if report.startswith(b"E")
                              else "container init exited before exec")

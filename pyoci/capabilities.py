@@ -1,0 +1,202 @@
+"""Capabilities: the five sets of ``process.capabilities``, applied with python-prctl.
+
+:func:`parse` runs in the runtime, before anything is forked, so that a bad name is a
+one-line error and nothing is left behind: a name no kernel knows is an error, a name
+this kernel lacks (beyond ``/proc/sys/kernel/cap_last_cap``) is ignored with a warning,
+as runc does.  :func:`apply_capabilities` runs in the process that becomes the
+container's (init, or a process joining it with ``exec``):
+
+1. drop from the bounding set everything not in ``bounding`` (needs CAP_SETPCAP, so
+   before the user switch);
+2. switch to the configured user with PR_SET_KEEPCAPS, so permitted survives setuid;
+3. set effective, permitted and inheritable in one capset(2);
+4. raise the ambient set.
+
+A missing ``capabilities`` object, or a missing set, means an empty set (runc's
+behaviour: a config without capabilities runs with none).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import prctl
+
+from pyoci import syscalls as sc
+from pyoci.errors import ConfigError, PyociError
+
+log = logging.getLogger("pyoci")
+
+# Capability names indexed by number, as in linux/capability.h.
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+    "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON",
+    "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+CAP_NUMBERS = {name: i for i, name in enumerate(CAPABILITIES)}
+CAP_SYS_ADMIN = CAP_NUMBERS["CAP_SYS_ADMIN"]
+SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+
+@functools.cache
+def last_cap() -> int:
+    """The highest capability number the running kernel knows."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return len(CAPABILITIES) - 1
+
+
+@dataclass(frozen=True)
+class CapSets:
+    """The five sets as capability numbers (all within the kernel's range)."""
+
+    bounding: frozenset[int] = frozenset()
+    effective: frozenset[int] = frozenset()
+    inheritable: frozenset[int] = frozenset()
+    permitted: frozenset[int] = frozenset()
+    ambient: frozenset[int] = frozenset()
+
+    @staticmethod
+    def mask(caps: Iterable[int]) -> int:
+        bits = 0
+        for cap in caps:
+            bits |= 1 << cap
+        return bits
+
+    def words(self, extra_effective: Iterable[int] = ()) -> list[int]:
+        """effective, permitted, inheritable as capset(2) low/high 32-bit words."""
+        eff = self.mask(self.effective) | self.mask(extra_effective)
+        perm = self.mask(self.permitted) | self.mask(extra_effective)
+        out = []
+        for m in (eff, perm, self.mask(self.inheritable)):
+            out += [m & 0xFFFFFFFF, (m >> 32) & 0xFFFFFFFF]
+        return out
+
+
+def parse(caps: dict | None, where: str = "process.capabilities") -> CapSets:
+    """Names to numbers; unknown names are a ConfigError, unavailable ones a warning."""
+    if caps is None:
+        return CapSets()
+    if not isinstance(caps, dict):
+        raise ConfigError(f"{where}: must be an object")
+    last = last_cap()
+    sets: dict[str, frozenset[int]] = {}
+    unavailable: set[str] = set()
+    for name in SETS:
+        values = caps.get(name) or []
+        if not isinstance(values, list):
+            raise ConfigError(f"{where}.{name}: must be a list of capability names")
+        nums = set()
+        for cap in values:
+            key = cap if isinstance(cap, str) else ""
+            if key not in CAP_NUMBERS:
+                raise ConfigError(f"{where}.{name}: unknown capability {cap!r}")
+            if CAP_NUMBERS[key] > last:
+                unavailable.add(key)
+                continue
+            nums.add(CAP_NUMBERS[key])
+        sets[name] = frozenset(nums)
+    if unavailable:
+        log.warning("ignoring capabilities the kernel does not support: %s",
+                    ", ".join(sorted(unavailable)))
+    # An ambient capability must be permitted and inheritable or the kernel refuses it.
+    ambient = sets["ambient"] & sets["permitted"] & sets["inheritable"]
+    dropped = sets["ambient"] - ambient
+    if dropped:
+        log.debug("%s.ambient: not raised (not in permitted and inheritable): %s", where,
+                  ", ".join(CAPABILITIES[c] for c in sorted(dropped)))
+    return CapSets(sets["bounding"], sets["effective"], sets["inheritable"],
+                   sets["permitted"], ambient)
+
+
+def to_caps(caps: dict | CapSets | None) -> CapSets:
+    return caps if isinstance(caps, CapSets) else parse(caps)
+
+
+def drop_bounding(caps: CapSets) -> None:
+    """Drop from the bounding set every capability not configured in it."""
+    for cap in range(last_cap() + 1):
+        if cap not in caps.bounding:
+            try:
+                prctl.capbset_drop(cap)
+            except OSError as e:
+                raise PyociError(f"drop {CAPABILITIES[cap]} from the bounding set: "
+                                 f"{e.strerror}") from None
+
+
+def set_caps(caps: CapSets, extra_effective: Iterable[int] = ()) -> None:
+    """effective/permitted/inheritable in one capset, then the ambient set."""
+    extra = frozenset(extra_effective)
+    every = range(last_cap() + 1)
+    eff = caps.effective | extra
+    perm = caps.permitted | extra
+    inh = caps.inheritable
+    try:
+        prctl.set_caps(
+            ([c for c in every if c in eff], prctl.CAP_EFFECTIVE, True),
+            ([c for c in every if c not in eff], prctl.CAP_EFFECTIVE, False),
+            ([c for c in every if c in perm], prctl.CAP_PERMITTED, True),
+            ([c for c in every if c not in perm], prctl.CAP_PERMITTED, False),
+            ([c for c in every if c in inh], prctl.CAP_INHERITABLE, True),
+            ([c for c in every if c not in inh], prctl.CAP_INHERITABLE, False),
+        )
+    except OSError as e:
+        raise PyociError(f"set capabilities: {e.strerror}") from None
+    try:
+        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+        for cap in sorted(caps.ambient):
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+    except OSError as e:
+        raise PyociError(f"raise ambient capabilities: {e.strerror}") from None
+
+
+def apply_capabilities(caps: dict | CapSets | None, *,
+                       switch_user: Callable[[], None] | None = None,
+                       extra_effective: Iterable[int] = ()) -> CapSets:
+    """Bounding set, then ``switch_user()`` keeping permitted caps, then the other sets.
+
+    ``extra_effective`` stays effective and permitted beyond the config (init keeps
+    CAP_SYS_ADMIN when a seccomp filter must be loaded without no_new_privs; the final
+    exec step drops it right after loading).  Returns the parsed sets.
+    """
+    sets = to_caps(caps)
+    drop_bounding(sets)
+    if switch_user is not None:
+        prctl.set_keepcaps(True)
+        try:
+            switch_user()
+        finally:
+            prctl.set_keepcaps(False)
+    set_caps(sets, extra_effective)
+    return sets
+
+
+def set_no_new_privs() -> None:
+    try:
+        prctl.set_no_new_privs(True)
+    except OSError as e:
+        raise PyociError(f"set no_new_privs: {e.strerror}") from None
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """PR_SET_DUMPABLE: a non-dumpable process's /proc files (exe, fd, mem, environ)
+    are out of reach of processes without CAP_SYS_PTRACE over the host, and it cannot
+    be ptrace-attached (CVE-2016-9962, CVE-2019-5736)."""
+    prctl.set_dumpable(dumpable)
+
+
+def names(mask: int) -> list[str]:
+    """Capability names of a /proc/<pid>/status Cap* mask (for messages and tests)."""
+    return [CAPABILITIES[i] if i < len(CAPABILITIES) else f"CAP_{i}"
+            for i in range(64) if mask >> i & 1]

@@ -1,0 +1,422 @@
+"""seccomp: ``linux.seccomp`` compiled with libseccomp (pyseccomp), loaded right before exec.
+
+The runtime compiles the filter before it forks anything (:func:`compile_filter`), so
+a malformed rule is a one-line error and nothing is left behind, and libseccomp is
+never imported in the container.  The BPF program travels to init by fork; init
+hands it to the final exec step (:func:`exec_final`), which loads it with seccomp(2)
+from C as the very last thing before execve(2): none of the runtime's own system
+calls (Python's included) ever runs under the container's filter.
+
+The final step runs in a tiny freestanding trampoline (``csrc/pyoci_exec.c``) that
+init execs from a sealed memfd, so the host's interpreter is never the container's
+``/proc/self/exe`` (CVE-2019-5736).  With ``SCMP_ACT_NOTIFY`` the filter is loaded
+with SECCOMP_FILTER_FLAG_NEW_LISTENER and the trampoline sends the listener fd, with
+the container process state as the runtime-spec describes, over a socket the runtime
+connected to ``listenerPath`` when the container was created.
+
+Rule semantics follow runc: unknown syscall names are skipped, a rule whose action is
+the default action is skipped, ``args`` on distinct indexes are ANDed in one rule and
+args repeating an index become one rule each (ORed), ``errnoRet`` defaults to EPERM.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pyoci import syscalls as sc
+from pyoci.errors import ConfigError, PyociError
+
+log = logging.getLogger("pyoci")
+
+_KILL_PROCESS = 0x80000000
+_KILL_THREAD = 0x00000000
+_TRAP = 0x00030000
+_ERRNO = 0x00050000
+_TRACE = 0x7FF00000
+_LOG = 0x7FFC0000
+_ALLOW = 0x7FFF0000
+_NOTIFY = 0x7FC00000
+
+ACTIONS = {
+    "SCMP_ACT_KILL": _KILL_THREAD,
+    "SCMP_ACT_KILL_THREAD": _KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": _KILL_PROCESS,
+    "SCMP_ACT_TRAP": _TRAP,
+    "SCMP_ACT_ERRNO": _ERRNO,
+    "SCMP_ACT_TRACE": _TRACE,
+    "SCMP_ACT_ALLOW": _ALLOW,
+    "SCMP_ACT_LOG": _LOG,
+    "SCMP_ACT_NOTIFY": _NOTIFY,
+}
+
+# name -> (seccomp(2) flag, pyoci needs it only with a listener)
+FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+}
+FLAG_NEW_LISTENER = 8
+FLAG_WAIT_KILLABLE_RECV = 32
+
+OPERATORS = {
+    "SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7,
+}
+
+ARCHES = {
+    "SCMP_ARCH_X86": "X86", "SCMP_ARCH_X86_64": "X86_64", "SCMP_ARCH_X32": "X32",
+    "SCMP_ARCH_ARM": "ARM", "SCMP_ARCH_AARCH64": "AARCH64", "SCMP_ARCH_MIPS": "MIPS",
+    "SCMP_ARCH_MIPS64": "MIPS64", "SCMP_ARCH_MIPS64N32": "MIPS64N32",
+    "SCMP_ARCH_MIPSEL": "MIPSEL", "SCMP_ARCH_MIPSEL64": "MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32": "MIPSEL64N32", "SCMP_ARCH_PPC": "PPC", "SCMP_ARCH_PPC64": "PPC64",
+    "SCMP_ARCH_PPC64LE": "PPC64LE", "SCMP_ARCH_S390": "S390", "SCMP_ARCH_S390X": "S390X",
+    "SCMP_ARCH_PARISC": "PARISC", "SCMP_ARCH_PARISC64": "PARISC64",
+    "SCMP_ARCH_RISCV64": "RISCV64",
+}
+
+# Syscalls the final step makes after loading the filter with a listener: if the
+# listener itself had to answer them, nobody would (it gets its fd through sendmsg).
+NOTIFY_FORBIDDEN = ("sendmsg",)
+
+_NR_SCMP_ERROR = -1
+_MAX_ARG_INDEX = 5
+
+
+class FinalStepFailed(PyociError):
+    """The final step failed and already reported it to ``report_fd``."""
+
+
+@dataclass
+class Filter:
+    """A compiled filter: BPF and the seccomp(2) flags to load it with."""
+
+    bpf: bytes
+    flags: int = 0
+    notify: bool = False
+    listener_path: str = ""
+    listener_metadata: str = ""
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def instructions(self) -> int:
+        return len(self.bpf) // 8
+
+
+def _action(name: object, errno_ret: object, where: str) -> int:
+    if name not in ACTIONS:
+        raise ConfigError(f"{where}: unknown seccomp action {name!r}")
+    base = ACTIONS[name]  # type: ignore[index]
+    if base in (_ERRNO, _TRACE):
+        ret = errno.EPERM if errno_ret is None else errno_ret
+        if not isinstance(ret, int) or isinstance(ret, bool) or not 0 <= ret <= 0xFFFF:
+            raise ConfigError(f"{where}: errnoRet must be an integer from 0 to 65535, "
+                              f"not {errno_ret!r}")
+        return base | ret
+    return base
+
+
+def _args(rule: dict, where: str) -> list[tuple[int, int, int, int]]:
+    out = []
+    for i, arg in enumerate(rule.get("args") or []):
+        here = f"{where}.args[{i}]"
+        if not isinstance(arg, dict):
+            raise ConfigError(f"{here}: must be an object")
+        index, op = arg.get("index"), arg.get("op")
+        if not isinstance(index, int) or isinstance(index, bool) or \
+                not 0 <= index <= _MAX_ARG_INDEX:
+            raise ConfigError(f"{here}.index: must be 0 to {_MAX_ARG_INDEX}, not {index!r}")
+        if op not in OPERATORS:
+            raise ConfigError(f"{here}.op: unknown seccomp operator {op!r}")
+        values = []
+        for key in ("value", "valueTwo"):
+            v = arg.get(key, 0)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 64:
+                raise ConfigError(f"{here}.{key}: must be an unsigned 64-bit integer")
+            values.append(v)
+        out.append((index, OPERATORS[op], values[0], values[1]))  # type: ignore[index]
+    return out
+
+
+def _flags(names: Iterable[object], notify: bool, where: str) -> int:
+    flags = 0
+    for name in names:
+        if name not in FLAGS:
+            raise ConfigError(f"{where}.flags: unknown seccomp flag {name!r}")
+        flag = FLAGS[name]  # type: ignore[index]
+        if not sc.seccomp_flag_supported(flag):
+            raise ConfigError(f"{where}.flags: {name} is not supported by the running kernel")
+        if flag == FLAG_WAIT_KILLABLE_RECV and not notify:
+            continue  # it only means something for a listener, as in libseccomp
+        flags |= flag
+    return flags
+
+
+def compile_filter(seccomp: dict | None, where: str = "linux.seccomp") -> Filter | None:
+    """Check and compile ``linux.seccomp``; None when the config has none."""
+    if seccomp is None:
+        return None
+    if not isinstance(seccomp, dict):
+        raise ConfigError(f"{where}: must be an object")
+    import pyseccomp
+
+    default_name = seccomp.get("defaultAction")
+    if default_name is None:
+        raise ConfigError(f"{where}.defaultAction: required")
+    if default_name == "SCMP_ACT_NOTIFY":
+        raise ConfigError(f"{where}.defaultAction: SCMP_ACT_NOTIFY cannot be the default "
+                          "action")
+    default = _action(default_name, seccomp.get("defaultErrnoRet"), f"{where}.defaultAction")
+    if seccomp.get("defaultErrnoRet") is not None and default_name not in (
+            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        raise ConfigError(f"{where}.defaultErrnoRet: only meaningful with a defaultAction "
+                          f"of SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {default_name}")
+    try:
+        filt = pyseccomp.SyscallFilter(default)
+    except OSError as e:
+        raise PyociError(f"{where}: libseccomp refused the default action: {e.strerror}") \
+            from None
+    for arch in seccomp.get("architectures") or []:
+        if arch not in ARCHES:
+            raise ConfigError(f"{where}.architectures: unknown architecture {arch!r}")
+        try:
+            filt.add_arch(getattr(pyseccomp.Arch, ARCHES[arch]))
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise PyociError(f"{where}.architectures: cannot add {arch}: "
+                                 f"{e.strerror}") from None
+    notify = False
+    skipped: list[str] = []
+    for i, rule in enumerate(seccomp.get("syscalls") or []):
+        here = f"{where}.syscalls[{i}]"
+        if not isinstance(rule, dict):
+            raise ConfigError(f"{here}: must be an object")
+        names = rule.get("names")
+        if not isinstance(names, list) or not names or \
+                not all(isinstance(n, str) and n for n in names):
+            raise ConfigError(f"{here}.names: must be a non-empty list of syscall names")
+        action = _action(rule.get("action"), rule.get("errnoRet"), f"{here}.action")
+        args = _args(rule, here)
+        if action == _NOTIFY:
+            bad = [n for n in names if n in NOTIFY_FORBIDDEN]
+            if bad:
+                raise ConfigError(f"{here}: SCMP_ACT_NOTIFY cannot be used for {bad[0]}: "
+                                  "pyoci hands the listener its fd with it")
+            notify = True
+        if action == default:
+            continue  # libseccomp refuses a rule that repeats the default, runc skips it
+        for name in names:
+            nr = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
+            if nr == _NR_SCMP_ERROR:
+                skipped.append(name)
+                continue
+            _add_rule(filt, action, nr, name, args, here)
+    if skipped:
+        log.debug("%s: unknown syscalls skipped: %s", where, ", ".join(skipped))
+    flags = _flags(seccomp.get("flags") or [], notify, where)
+    if notify:
+        flags |= FLAG_NEW_LISTENER
+        if not seccomp.get("listenerPath"):
+            raise ConfigError(f"{where}.listenerPath: required when SCMP_ACT_NOTIFY is used")
+    return Filter(bpf=_export(filt, where), flags=flags, notify=notify,
+                  listener_path=seccomp.get("listenerPath") or "",
+                  listener_metadata=seccomp.get("listenerMetadata") or "", skipped=skipped)
+
+
+def _add_rule(filt, action: int, nr: int, name: str,
+              args: list[tuple[int, int, int, int]], where: str) -> None:
+    import pyseccomp
+
+    conds = [pyseccomp.Arg(idx, op, a, b) for idx, op, a, b in args]
+    indexes = [a[0] for a in args]
+    # runc: args on distinct indexes are one rule (AND); a repeated index makes every
+    # comparison a rule of its own (OR), since one rule cannot test an index twice.
+    groups = [conds] if len(set(indexes)) == len(indexes) else [[c] for c in conds]
+    for group in groups:
+        try:
+            filt.add_rule(action, nr, *group)
+        except OSError as e:
+            raise ConfigError(f"{where}: cannot add a rule for {name}: {e.strerror}") from None
+
+
+def _export(filt, where: str) -> bytes:
+    fd = os.memfd_create("pyoci-seccomp-bpf", os.MFD_CLOEXEC)
+    try:
+        class _F:
+            def fileno(self) -> int:
+                return fd
+
+        try:
+            filt.export_bpf(_F())
+        except OSError as e:
+            raise PyociError(f"{where}: cannot compile the filter: {e.strerror}") from None
+        size = os.lseek(fd, 0, os.SEEK_CUR)
+        bpf = os.pread(fd, size, 0)
+    finally:
+        os.close(fd)
+    if len(bpf) // 8 > 4096:
+        raise ConfigError(f"{where}: the filter compiles to {len(bpf) // 8} BPF instructions, "
+                          "more than the kernel's limit of 4096")
+    return bpf
+
+
+# ---------------------------------------------------------------------------------------
+# the listener (runtime side)
+
+
+def connect_listener(path: str) -> int:
+    """Connect to ``listenerPath`` (AF_UNIX, SOCK_STREAM); the fd, close-on-exec."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise PyociError(f"linux.seccomp.listenerPath: cannot connect to {path}: "
+                         f"{e.strerror}") from None
+    return sock.detach()
+
+
+def process_state(filt: Filter, state: dict) -> bytes:
+    """The runtime-spec "container process state" sent with the seccomp fd."""
+    doc = {"ociVersion": state.get("ociVersion", "1.0.2"), "fds": ["seccompFd"],
+           "pid": state.get("pid", 0), "metadata": filt.listener_metadata, "state": state}
+    return json.dumps(doc).encode()
+
+
+def load_seccomp(seccomp: dict | Filter | None, state: dict | None = None,
+                 listener: str | int | None = None) -> int | None:
+    """Load a filter into this process now (for ``exec``'d processes).
+
+    With SCMP_ACT_NOTIFY and a ``listener`` (path or connected fd) the listener fd is
+    sent there with ``state`` and closed; otherwise it is returned.  Prefer
+    :func:`exec_final`, which loads the filter from C right before execve.
+    """
+    filt = seccomp if isinstance(seccomp, Filter) else compile_filter(seccomp)
+    if filt is None:
+        return None
+    try:
+        fd = sc.seccomp_load(filt.bpf, filt.flags)
+    except OSError as e:
+        raise PyociError(f"load seccomp filter: {e.strerror}") from None
+    if not filt.notify:
+        return None
+    if listener is None:
+        return fd
+    sock_fd = connect_listener(listener) if isinstance(listener, str) else listener
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        socket.send_fds(sock, [process_state(filt, state or {})], [fd])
+    except OSError as e:
+        raise PyociError(f"send seccomp notify fd to listenerPath: {e.strerror}") from None
+    finally:
+        sock.close()
+        os.close(fd)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# the final exec step (container side)
+
+_HDR = struct.Struct("=IIIIIIIIiiiI6I")
+_MAGIC = 0x58454F50
+_VERSION = 1
+_F_SECCOMP, _F_NOTIFY, _F_CAPS = 1, 2, 4
+_MFD_EXEC = 0x0010
+_F_SEAL_EXEC = 0x0020
+
+
+def final_control(path: str, *, filt: Filter | None = None, listener_fd: int = -1,
+                  payload: bytes = b"", report_fd: int = -1, keep_fds: int = 3,
+                  lsm_fd: int = -1, lsm_label: bytes = b"",
+                  caps_words: list[int] | None = None) -> bytes:
+    """The control block of csrc/pyoci_final.h."""
+    flags = 0
+    bpf = b""
+    sflags = 0
+    if filt is not None:
+        flags |= _F_SECCOMP
+        bpf, sflags = filt.bpf, filt.flags
+        if filt.notify:
+            if listener_fd < 0:
+                raise PyociError("seccomp: SCMP_ACT_NOTIFY needs a listener")
+            flags |= _F_NOTIFY
+    if caps_words is not None:
+        flags |= _F_CAPS
+    raw_path = path.encode() + b"\0"
+    raw_path += b"\0" * (-len(raw_path) % 8)
+    hdr = _HDR.pack(_MAGIC, _VERSION, flags, sflags, len(bpf) // 8,
+                    len(payload) if flags & _F_NOTIFY else 0, len(lsm_label), len(raw_path),
+                    listener_fd if flags & _F_NOTIFY else -1, report_fd,
+                    lsm_fd if lsm_label else -1, keep_fds, *(caps_words or [0] * 6))
+    return hdr + raw_path + bpf + (payload if flags & _F_NOTIFY else b"") + lsm_label
+
+
+def trampoline_fd() -> int | None:
+    """The trampoline in a sealed, executable memfd; None where memfds cannot be run."""
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        fd = os.memfd_create("pyoci-exec", flags | _MFD_EXEC)
+    except OSError:
+        try:
+            fd = os.memfd_create("pyoci-exec", flags)
+        except OSError:
+            return None
+    try:
+        image = sc.exec_image()
+        view = memoryview(image)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, 0o555)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
+                    | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+        try:
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _F_SEAL_EXEC)
+        except OSError:
+            pass  # kernels before 6.3
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def exec_final(path: str, argv: list[str], env: dict[str, str] | list[str], *,
+               filt: Filter | None = None, listener_fd: int = -1, payload: bytes = b"",
+               report_fd: int = -1, keep_fds: int = 3, lsm_fd: int = -1,
+               lsm_label: bytes = b"", caps_words: list[int] | None = None) -> None:
+    """Exec ``path`` through the trampoline, loading ``filt`` right before; raises on error.
+
+    Every fd from ``keep_fds`` on is closed by the exec.  A failure after the
+    trampoline started is written as ``E<message>`` to ``report_fd``.
+    """
+    envlist = env if isinstance(env, list) else [f"{k}={v}" for k, v in env.items()]
+    ctl = final_control(path, filt=filt, listener_fd=listener_fd, payload=payload,
+                        report_fd=report_fd, keep_fds=keep_fds, lsm_fd=lsm_fd,
+                        lsm_label=lsm_label, caps_words=caps_words)
+    for fd in (listener_fd, report_fd, lsm_fd):
+        if fd >= 0:
+            os.set_inheritable(fd, True)
+    image = trampoline_fd()
+    if image is not None:
+        ctl_fd = os.memfd_create("pyoci-exec-ctl", 0)
+        try:
+            os.write(ctl_fd, ctl)
+            os.lseek(ctl_fd, 0, os.SEEK_SET)
+            envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in envlist)
+            os.execve(image, ["pyoci-exec", str(ctl_fd), *argv], envmap)
+        except OSError as e:
+            log.debug("cannot exec the trampoline (%s): final step in-process", e)
+        finally:
+            os.close(ctl_fd)
+            os.close(image)
+    try:
+        sc.final_exec(ctl, argv, envlist)
+    except OSError as e:
+        raise FinalStepFailed(f"exec {path}: {e.strerror}") from None
