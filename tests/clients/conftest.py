@@ -1,0 +1,150 @@
+"""Fixtures for the client tests: podman and containerd, from Debian's packages, driving pyoci.
+
+The runtime under test is ``$PYOCI_CLIENT_RUNTIME`` (default: the ``pyoci`` next to the
+interpreter running pytest, i.e. ``.venv/bin/pyoci``). ``PYOCI_CLIENT_RUNTIME=/usr/sbin/runc``
+runs the very same scenarios with runc, so that a failure says something about pyoci and
+not about the harness.
+
+Everything is private to one pytest session, under one directory
+``/tmp/pyoci-test-clients-XXXX`` (the ``pyoci-test-`` prefix makes other sessions' leak
+checks treat it as someone else's):
+
+* the runtime is called through a wrapper script that logs every command line to
+  ``calls.log`` and puts ``--root <base>/runtime-root`` first, so the runtime's state
+  never lands in the host's /run/runc or /run/pyoci (podman does not pass ``--root``;
+  containerd's runc shim passes the ``--runc-root`` we give it, which then wins);
+* podman: its own ``containers.conf`` and ``storage.conf`` (vfs driver, graph root, run
+  root, tmp dir, file locks, events log, network config dir), the runtime entry ``pyoci``
+  listed in ``runtime_supports_json``, ``cgroup_manager = "cgroupfs"``, lowered
+  ``default_ulimits`` (this machine lacks CAP_SYS_RESOURCE, so podman's defaults fail
+  with every runtime), no network (``netns = "none"``: loopback only);
+* containerd: started by the fixture as a subprocess with its own root, state dir,
+  sockets and config, stopped (SIGTERM to its PID, then SIGKILL) at the end;
+* cgroups: every container is put under ``/<cgroup-parent>`` (``clients-test-<hex>``,
+  not named after pyoci so that other test sessions' leak checks leave it alone), which
+  is removed, deepest first, at the end. The host's own cgroup files are never written.
+
+Images are built locally from ``/bin/busybox`` (no registry): a rootfs tarball for
+``podman import`` and a hand-made OCI archive for ``ctr images import``.
+
+Per test, ``podman`` / ``ctr`` fixtures remove whatever the test left (containers,
+tasks, snapshots) even when it fails, then fail the test if the runtime still holds
+state for any container, or a container process is still running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+from client_harness import (
+    CTR_IMAGE,
+    IMAGE,
+    RUNTIME,
+    Base,
+    Containerd,
+    Podman,
+    cgroup_processes,
+    kill_pids,
+    leak_report,
+    mounts_under,
+    processes_mentioning,
+    remove_cgroups,
+    tar_rootfs,
+    unmount_under,
+    wait_until,
+    write_oci_archive,
+    write_wrapper,
+)
+
+
+@pytest.fixture(scope="session")
+def client_base(busybox_rootfs):
+    """The session's private directory, runtime wrapper and image files."""
+    if os.geteuid() != 0:
+        pytest.skip("client tests run real containers: they need root")
+    if not os.access(RUNTIME, os.X_OK):
+        pytest.skip(f"runtime {RUNTIME} not found (PYOCI_CLIENT_RUNTIME)")
+    path = tempfile.mkdtemp(prefix="pyoci-test-clients-", dir="/tmp")
+    base = Base(path)
+    os.mkdir(base.runtime_root)
+    write_wrapper(base)
+    tar_rootfs(busybox_rootfs, base.rootfs_tar)
+    write_oci_archive(base.rootfs_tar, base.oci_archive, CTR_IMAGE)
+    try:
+        yield base
+    finally:
+        # whatever the client fixtures could not stop: our processes, mounts, cgroups
+        kill_pids(processes_mentioning(path))
+        kill_pids(cgroup_processes(base.cgroup_parent))
+        wait_until(lambda: not cgroup_processes(base.cgroup_parent), 5)
+        unmount_under(path)
+        remove_cgroups(base.cgroup_parent)
+        if not mounts_under(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            print(f"clients: left {path} behind: still mounted", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def podman_session(client_base):
+    if not shutil.which("podman") or not shutil.which("conmon"):
+        pytest.skip("podman/conmon not installed (bash .ci/setup installs them)")
+    p = Podman(client_base)
+    p.write_config()
+    try:
+        p("import", "--change", "CMD=[\"sh\"]", client_base.rootfs_tar, IMAGE, check=True,
+          timeout=120)
+        yield p
+    finally:
+        p.cleanup()
+        p("rmi", "-a", "-f", timeout=120)
+        kill_pids(processes_mentioning(p.dir))
+        unmount_under(p.dir)
+
+
+@pytest.fixture
+def podman(podman_session):
+    """The session's podman; whatever the test left is removed, then leaks fail it."""
+    yield podman_session
+    podman_session.cleanup()
+    problems = leak_report(podman_session.base, "podman", podman_session.dir)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def containerd_session(client_base):
+    for tool in ("containerd", "ctr", "containerd-shim-runc-v2"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not installed (bash .ci/setup installs containerd)")
+    c = Containerd(client_base)
+    c.start()
+    try:
+        c("images", "import", client_base.oci_archive, check=True, timeout=120)
+        yield c
+    finally:
+        try:
+            if c.proc is not None and c.proc.poll() is None:
+                c.cleanup()
+                c("images", "rm", CTR_IMAGE)
+        finally:
+            c.stop()
+            # shims outlive containerd by design: stop ours (their command line names
+            # our socket address)
+            kill_pids(processes_mentioning(c.address))
+            unmount_under(c.dir)
+
+
+@pytest.fixture
+def ctr(containerd_session):
+    """The session's containerd; the test's tasks and containers are removed afterwards."""
+    yield containerd_session
+    containerd_session.cleanup()
+    problems = leak_report(containerd_session.base, "containerd",
+                            f"-address {containerd_session.address}")
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
