@@ -121,8 +121,13 @@ class Rootfs:
     def open(self, inner: str, flags: int = os.O_PATH) -> int:
         return sc.openat2(self.fd, inner, flags | os.O_CLOEXEC, 0, RESOLVE)
 
-    def mkdir_all(self, inner: str) -> int:
-        """Create ``inner`` (and its parents) inside the rootfs; an O_PATH fd on it."""
+    def mkdir_all(self, inner: str, _links: int = 0) -> int:
+        """Create ``inner`` (and its parents) inside the rootfs; an O_PATH fd on it.
+
+        A dangling symlink on the way is followed as the kernel would inside the
+        rootfs (an absolute target is relative to the rootfs): its target is created
+        there, never on the host.
+        """
         parts = [p for p in inner.split("/") if p and p != "."]
         fd = os.dup(self.fd)
         try:
@@ -131,6 +136,12 @@ class Rootfs:
                 try:
                     nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
                 except FileNotFoundError:
+                    link = _readlink_at(fd, name)
+                    if link is not None:
+                        target = _through_link(parts, i, link, inner, _links)
+                        os.close(fd)
+                        fd = -1
+                        return self.mkdir_all(target, _links + 1)
                     os.mkdir(name, 0o755, dir_fd=fd)
                     nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
                 except NotADirectoryError:
@@ -140,10 +151,11 @@ class Rootfs:
                 fd = nxt
             return fd
         except BaseException:
-            os.close(fd)
+            if fd != -1:
+                os.close(fd)
             raise
 
-    def make_target(self, inner: str, is_file: bool) -> int:
+    def make_target(self, inner: str, is_file: bool, _links: int = 0) -> int:
         """Create a mount point (directory, or empty file for a file bind); O_PATH fd."""
         if not is_file:
             return self.mkdir_all(inner)
@@ -153,6 +165,12 @@ class Rootfs:
             try:
                 return self.open(inner)
             except FileNotFoundError:
+                link = _readlink_at(pfd, name)
+                if link is not None:  # a dangling symlink: create its target in the rootfs
+                    parts = [p for p in inner.split("/") if p and p != "."]
+                    return self.make_target(
+                        _through_link(parts, len(parts) - 1, link, inner, _links), True,
+                        _links + 1)
                 os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC
                                  | os.O_NOFOLLOW, 0o644, dir_fd=pfd))
                 return self.open(inner)
@@ -163,11 +181,36 @@ class Rootfs:
         os.close(self.fd)
 
 
+MAX_SYMLINKS = 40
+
+
+def _readlink_at(dirfd: int, name: str) -> str | None:
+    """The target of ``name`` in ``dirfd`` if it is a symlink, else None."""
+    try:
+        return os.readlink(name, dir_fd=dirfd)
+    except OSError:
+        return None
+
+
+def _through_link(parts: list[str], i: int, link: str, inner: str, links: int) -> str:
+    """``parts`` with component ``i`` (a symlink) replaced by its target ``link``."""
+    if links >= MAX_SYMLINKS:
+        raise PyociError(f"mount destination {inner}: too many levels of symbolic links")
+    base = "/" if link.startswith("/") else "/" + "/".join(parts[:i])
+    return os.path.join(base, link, *parts[i + 1:])
+
+
 def set_root_propagation(config: dict) -> None:
-    """Stop mounts from leaking to the host before any is made (runc's rslave default)."""
-    prop = PROPAGATION.get(config.get("linux", {}).get("rootfsPropagation", ""),
-                           sc.MS_SLAVE | sc.MS_REC)
-    sc.mount(None, "/", None, prop)
+    """Stop mounts from leaking to the host before any is made (runc's rslave default).
+
+    ``unbindable`` waits for :func:`finalize`: under an unbindable "/" the rootfs could
+    not be bind-mounted.
+    """
+    prop = config.get("linux", {}).get("rootfsPropagation", "")
+    flags = sc.MS_SLAVE | sc.MS_REC
+    if prop in PROPAGATION and not PROPAGATION[prop] & sc.MS_UNBINDABLE:
+        flags = PROPAGATION[prop]
+    sc.mount(None, "/", None, flags)
 
 
 def bind_rootfs(rootfs: str) -> None:
@@ -177,15 +220,27 @@ def bind_rootfs(rootfs: str) -> None:
 
 
 def _make_parent_private(path: str) -> None:
-    """pivot_root refuses a new root whose parent mount is shared."""
-    best = ""
+    """pivot_root refuses a new root whose parent mount is shared: make it private.
+
+    Only if it is shared (as runc does): a slave parent, the usual case after the
+    rslave default, must stay a slave, so that the host's later mounts under the
+    rootfs still reach the container.
+    """
+    best, shared = "", False
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            mnt = line.split()[4]
-            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
-                best = mnt
-    if best:
+            fields = line.split()
+            mnt = _unescape_mountinfo(fields[4])
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best = mnt  # the longest match; the last mounted one of equals
+                shared = any(o.startswith("shared:") for o in fields[6:fields.index("-")])
+    if best and shared:
         sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
+def _unescape_mountinfo(field: str) -> str:
+    return (field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+            .replace("\\134", "\\"))
 
 
 def mount_all(root: Rootfs, config: dict, bundle: str, cgroup_paths: dict[str, str]) -> None:
