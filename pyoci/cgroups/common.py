@@ -181,11 +181,16 @@ def kill_and_remove(manager, timeout: float) -> None:
 
 
 def abort(manager, timeout: float = 10.0) -> None:
-    """Undo a failed create: kill what it started there, remove what it made."""
-    try:
-        kill_procs(manager, time.monotonic() + timeout)
-    except CgroupError:
-        pass
+    """Undo a failed create: kill what it started there, remove what it made.
+
+    Only a cgroup found empty (``manager.claimed``) is ours to kill in: a create refused
+    because another container is in the cgroup must leave that one alone.
+    """
+    if getattr(manager, "claimed", False):
+        try:
+            kill_procs(manager, time.monotonic() + timeout)
+        except CgroupError:
+            pass
     remove_created(manager.created)
 
 

@@ -160,6 +160,10 @@ def check(res: dict) -> None:
     if burst is not None and quota > 0 and burst > quota:
         raise CgroupError(f"{FIELDS['cpu_burst']}: burst ({burst}) must not be larger than "
                           f"quota ({quota})")
+    mem, swap = res["memory"], res["memory_swap"]
+    if mem > 0 and swap > 0 and swap < mem:
+        raise CgroupError(f"{FIELDS['memory_swap']}: memory+swap limit ({swap}) should be "
+                          f">= memory limit ({mem})")
     sw = res["memory_swappiness"]
     if sw is not None and sw != -1 and not 0 <= sw <= 100:
         raise CgroupError(f"{FIELDS['memory_swappiness']}: invalid value {sw}: valid memory "

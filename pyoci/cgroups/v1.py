@@ -26,6 +26,7 @@ class V1Manager:
         # mount point -> (controllers, the container's directory); [] is the v2 mount
         self.paths = {mnt: (list(ctrls), d) for mnt, (ctrls, d) in paths.items()}
         self.created: list[str] = []
+        self.claimed = False
         self.unified = None
         for mnt, (ctrls, d) in self.paths.items():
             if not ctrls:
@@ -83,6 +84,7 @@ class V1Manager:
         if freezer and c.read_file(os.path.join(freezer, "freezer.state")).strip() != "THAWED":
             raise CgroupError(f"linux.cgroupsPath: container's cgroup {freezer} is "
                               "unexpectedly frozen")
+        self.claimed = True
 
     def abort(self) -> None:
         """Undo a failed create: kill its processes, remove the directories it made."""

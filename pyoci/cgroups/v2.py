@@ -26,6 +26,7 @@ class V2Manager:
         self.path = path
         self.mountpoint = mountpoint
         self.created: list[str] = []
+        self.claimed = False
 
     # --- layout ---
 
@@ -61,6 +62,7 @@ class V2Manager:
         if _read(self.freezer_file()).strip() == "1":
             raise CgroupError(f"linux.cgroupsPath: container's cgroup {self.path} is "
                               "unexpectedly frozen")
+        self.claimed = True
 
     def _enable_controllers(self) -> None:
         """Enable in each ancestor (below the mount point) what its parent offers."""
