@@ -150,12 +150,14 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     rootfs.pivot(ctx.rootfs, ctx.no_pivot)
     if proc.get("terminal"):
         _setup_terminal(ctx)
+    # runc's order: cwd made and sysctls written while / and /proc/sys are still writable
+    rootfs.make_cwd(proc.get("cwd", "/"))
+    process.set_sysctls(linux.get("sysctl", {}))
     rootfs.finalize(config)
     if "hostname" in config and plan.has("uts"):
         syscalls.sethostname(config["hostname"])
     if "domainname" in config and plan.has("uts"):
         syscalls.setdomainname(config["domainname"])
-    process.set_sysctls(linux.get("sysctl", {}))
     process.set_rlimits(proc)
     process.set_oom_score_adj(proc)
     process.set_personality(linux)
@@ -167,7 +169,7 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     except OSError as e:
         raise PyociError(f"process.cwd {cwd}: {e.strerror}") from None
     security.check_cwd()
-    env = process.environment(proc)
+    env = process.environment(proc, with_home=True)
     ctx.executable = process.find_executable(proc["args"][0], env)  # type: ignore[attr-defined]
     ctx.env = env  # type: ignore[attr-defined]
     for fd in range(3, 3 + ctx.preserve_fds):

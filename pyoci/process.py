@@ -94,13 +94,29 @@ def _setgroups_allowed() -> bool:
         return True
 
 
-def environment(process: dict) -> dict[str, str]:
+def environment(process: dict, with_home: bool = False) -> dict[str, str]:
+    """``process.env`` as a dict; ``with_home``: HOME added if missing, as runc does."""
     env: dict[str, str] = {}
     for item in process.get("env", []):
         key, sep, value = item.partition("=")
         if sep:
             env[key] = value
+    if with_home and "HOME" not in env:
+        env["HOME"] = home_of(process.get("user", {}).get("uid", 0))
     return env
+
+
+def home_of(uid: int, passwd: str = "/etc/passwd") -> str:
+    """The home directory of ``uid`` in the container's /etc/passwd, else ``/``."""
+    try:
+        with open(passwd, errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid) and fields[5]:
+                    return fields[5]
+    except OSError:
+        pass
+    return "/"
 
 
 def find_executable(name: str, env: dict[str, str]) -> str:

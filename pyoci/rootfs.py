@@ -433,6 +433,19 @@ def pivot(rootfs: str, no_pivot: bool) -> None:
         os.close(new)
 
 
+def make_cwd(cwd: str) -> None:
+    """Create ``process.cwd`` if missing (after pivot_root, so inside the rootfs)."""
+    root = Rootfs("/")
+    try:
+        os.close(root.mkdir_all(cwd))
+    except PyociError as e:
+        raise PyociError(f"process.cwd {cwd}: {e}") from None
+    except OSError as e:
+        raise PyociError(f"process.cwd {cwd}: {e.strerror}") from None
+    finally:
+        root.close()
+
+
 def finalize(config: dict) -> None:
     """After pivot_root: masked and read-only paths, read-only root, propagation."""
     linux = config.get("linux", {})
