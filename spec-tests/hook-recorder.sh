@@ -9,6 +9,7 @@
 #   NAME.ns             "KIND LINK" per namespace of the hook itself (mnt pid net ...)
 #   NAME.args, .env     its argv (from $0) and environment
 #   NAME.rootmarker     "yes" if /.spec-rootfs-marker exists: / is the container rootfs
+#   NAME.mountinfo      its own /proc/self/mountinfo
 #   NAME.pidrootmarker  same for /proc/PID/root of the state's pid (runtime-side hooks)
 #   NAME.pidns          /proc/PID/ns/mnt of the state's pid, if readable
 #   NAME.pidcmdline     /proc/PID/cmdline of the state's pid, NULs as spaces
@@ -28,6 +29,7 @@ for kind in mnt pid net ipc uts user cgroup time; do
     link=$(readlink "/proc/self/ns/$kind" 2>/dev/null) && echo "$kind $link" >>"$out/$name.ns"
 done
 if [ -e /.spec-rootfs-marker ]; then echo yes; else echo no; fi >"$out/$name.rootmarker"
+cat /proc/self/mountinfo >"$out/$name.mountinfo" 2>/dev/null
 
 pid=$(sed -n 's/.*"pid"[^0-9]*\([0-9][0-9]*\).*/\1/p' "$out/$name.state" | head -n 1)
 if [ -n "$pid" ] && [ "$pid" != 0 ]; then
