@@ -7,8 +7,9 @@
  *   2. load the seccomp filter (BPF prepared by libseccomp in the runtime),
  *      and for SCMP_ACT_NOTIFY send the listener fd with the container state
  *      over the already connected listener socket;
- *   3. set the final capability sets (only needed when the filter had to be
- *      loaded with CAP_SYS_ADMIN because noNewPrivileges is false);
+ *   3. drop what was kept only to load the filter (CAP_SYS_ADMIN, needed when
+ *      noNewPrivileges is false, and CAP_SETPCAP to drop it from the bounding set)
+ *      and set the final capability sets;
  *   4. mark every fd from keep_fds on close-on-exec;
  *   5. execve.
  *
@@ -71,6 +72,8 @@ static long pf_sys6(long n, long a, long b, long c, long d, long e, long f)
 #define PF_SCM_RIGHTS 1
 #define PF_MSG_NOSIGNAL 0x4000
 #define PF_EINTR 4
+#define PF_PR_CAPBSET_DROP 24
+#define PF_CAP_SETPCAP 8
 
 struct pf_iovec {
 	void *base;
@@ -213,17 +216,27 @@ static long pf_send_fd(int sock, int fd, const unsigned char *payload, size_t le
 	return 0;
 }
 
+/*
+ * The configured sets, within what this process still has: the trampoline's own
+ * execve already recomputed them (for a non-root user only the ambient set survives
+ * it, and the program's execve would keep no more than that anyway).
+ */
 static long pf_capset(const struct pyoci_final_hdr *h)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
+	struct __user_cap_data_struct cur[2], data[2];
+	long ret;
 	int i;
 
+	ret = SYS(__NR_capget, &hdr, cur, 0);
+	if (ret < 0)
+		return ret;
 	for (i = 0; i < 2; i++) {
-		data[i].effective = h->caps[0 + i];
-		data[i].permitted = h->caps[2 + i];
+		data[i].permitted = h->caps[2 + i] & cur[i].permitted;
+		data[i].effective = h->caps[0 + i] & data[i].permitted;
 		data[i].inheritable = h->caps[4 + i];
 	}
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
 	return SYS(__NR_capset, &hdr, data, 0);
 }
 
@@ -298,6 +311,22 @@ long pyoci_final_run(const unsigned char *ctl, unsigned long len, char *const ar
 	}
 
 	if (h->flags & PYOCI_FINAL_CAPS) {
+		for (int cap = 0; cap < 64; cap++) {
+			if (cap == PF_CAP_SETPCAP || !(h->drop_bounding[cap / 32] & (1u << (cap % 32))))
+				continue;
+			ret = SYS(__NR_prctl, PF_PR_CAPBSET_DROP, cap, 0);
+			if (ret < 0) {
+				pf_report(report, "drop from the bounding set", 0, -ret);
+				return ret;
+			}
+		}
+		if (h->drop_bounding[0] & (1u << PF_CAP_SETPCAP)) {
+			ret = SYS(__NR_prctl, PF_PR_CAPBSET_DROP, PF_CAP_SETPCAP, 0);
+			if (ret < 0) {
+				pf_report(report, "drop from the bounding set", 0, -ret);
+				return ret;
+			}
+		}
 		ret = pf_capset(h);
 		if (ret < 0) {
 			pf_report(report, "set capabilities", 0, -ret);

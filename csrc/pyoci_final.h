@@ -10,11 +10,11 @@
 #include <stdint.h>
 
 #define PYOCI_FINAL_MAGIC 0x58454f50u /* "POEX" */
-#define PYOCI_FINAL_VERSION 1
+#define PYOCI_FINAL_VERSION 2
 
 #define PYOCI_FINAL_SECCOMP 1u /* load the filter */
 #define PYOCI_FINAL_NOTIFY 2u  /* it has SCMP_ACT_NOTIFY: send the listener fd */
-#define PYOCI_FINAL_CAPS 4u    /* set caps[] after loading the filter */
+#define PYOCI_FINAL_CAPS 4u    /* drop drop_bounding[], set caps[] after the filter */
 
 struct pyoci_final_hdr {
 	uint32_t magic;
@@ -30,6 +30,7 @@ struct pyoci_final_hdr {
 	int32_t lsm_fd;
 	uint32_t keep_fds;
 	uint32_t caps[6]; /* effective, permitted, inheritable: low and high words */
+	uint32_t drop_bounding[2]; /* kept only to load the filter (CAP_SETPCAP last) */
 };
 
 long pyoci_final_run(const unsigned char *ctl, unsigned long len, char *const argv[],

@@ -57,6 +57,19 @@ def last_cap() -> int:
         return len(CAPABILITIES) - 1
 
 
+def own_bounding() -> frozenset[int]:
+    """The capabilities this process (the runtime) may ever hold."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    mask = int(line.split()[1], 16)
+                    return frozenset(i for i in range(64) if mask >> i & 1)
+    except (OSError, ValueError):
+        pass
+    return frozenset(range(last_cap() + 1))
+
+
 @dataclass(frozen=True)
 class CapSets:
     """The five sets as capability numbers (all within the kernel's range)."""
@@ -74,10 +87,9 @@ class CapSets:
             bits |= 1 << cap
         return bits
 
-    def words(self, extra_effective: Iterable[int] = ()) -> list[int]:
+    def words(self) -> list[int]:
         """effective, permitted, inheritable as capset(2) low/high 32-bit words."""
-        eff = self.mask(self.effective) | self.mask(extra_effective)
-        perm = self.mask(self.permitted) | self.mask(extra_effective)
+        eff, perm = self.mask(self.effective), self.mask(self.permitted)
         out = []
         for m in (eff, perm, self.mask(self.inheritable)):
             out += [m & 0xFFFFFFFF, (m >> 32) & 0xFFFFFFFF]
@@ -110,6 +122,14 @@ def parse(caps: dict | None, where: str = "process.capabilities") -> CapSets:
     if unavailable:
         log.warning("ignoring capabilities the kernel does not support: %s",
                     ", ".join(sorted(unavailable)))
+    # Only the bounding set may name what this process cannot have (it is a limit);
+    # asking for more in the other sets fails in capset(2), as it does with runc.
+    own = own_bounding()
+    for name in ("effective", "permitted", "inheritable", "ambient"):
+        missing = sorted(sets[name] - own)
+        if missing:
+            raise ConfigError(f"{where}.{name}: {', '.join(CAPABILITIES[c] for c in missing)} "
+                              "not available: not in the runtime's own bounding set")
     # An ambient capability must be permitted and inheritable or the kernel refuses it.
     ambient = sets["ambient"] & sets["permitted"] & sets["inheritable"]
     dropped = sets["ambient"] - ambient
@@ -124,10 +144,11 @@ def to_caps(caps: dict | CapSets | None) -> CapSets:
     return caps if isinstance(caps, CapSets) else parse(caps)
 
 
-def drop_bounding(caps: CapSets) -> None:
-    """Drop from the bounding set every capability not configured in it."""
+def drop_bounding(caps: CapSets, keep: Iterable[int] = ()) -> None:
+    """Drop from the bounding set every capability not configured in it (or kept)."""
+    kept = frozenset(keep)
     for cap in range(last_cap() + 1):
-        if cap not in caps.bounding:
+        if cap not in caps.bounding and cap not in kept:
             try:
                 prctl.capbset_drop(cap)
             except OSError as e:
@@ -135,13 +156,17 @@ def drop_bounding(caps: CapSets) -> None:
                                  f"{e.strerror}") from None
 
 
-def set_caps(caps: CapSets, extra_effective: Iterable[int] = ()) -> None:
-    """effective/permitted/inheritable in one capset, then the ambient set."""
-    extra = frozenset(extra_effective)
+def set_caps(caps: CapSets, keep: Iterable[int] = ()) -> None:
+    """effective/permitted/inheritable in one capset, then the ambient set.
+
+    ``keep`` is added to every set, ambient included, so that it survives the execve of
+    the final step's trampoline whatever the user (see :func:`apply_capabilities`).
+    """
+    extra = frozenset(keep)
     every = range(last_cap() + 1)
     eff = caps.effective | extra
     perm = caps.permitted | extra
-    inh = caps.inheritable
+    inh = caps.inheritable | extra
     try:
         prctl.set_caps(
             ([c for c in every if c in eff], prctl.CAP_EFFECTIVE, True),
@@ -155,7 +180,7 @@ def set_caps(caps: CapSets, extra_effective: Iterable[int] = ()) -> None:
         raise PyociError(f"set capabilities: {e.strerror}") from None
     try:
         sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
-        for cap in sorted(caps.ambient):
+        for cap in sorted(caps.ambient | extra):
             sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
     except OSError as e:
         raise PyociError(f"raise ambient capabilities: {e.strerror}") from None
@@ -163,22 +188,22 @@ def set_caps(caps: CapSets, extra_effective: Iterable[int] = ()) -> None:
 
 def apply_capabilities(caps: dict | CapSets | None, *,
                        switch_user: Callable[[], None] | None = None,
-                       extra_effective: Iterable[int] = ()) -> CapSets:
+                       keep: Iterable[int] = ()) -> CapSets:
     """Bounding set, then ``switch_user()`` keeping permitted caps, then the other sets.
 
-    ``extra_effective`` stays effective and permitted beyond the config (init keeps
-    CAP_SYS_ADMIN when a seccomp filter must be loaded without no_new_privs; the final
-    exec step drops it right after loading).  Returns the parsed sets.
+    ``keep`` stays in every set beyond the config: init keeps CAP_SYS_ADMIN (and
+    CAP_SETPCAP) when a seccomp filter must be loaded without no_new_privs; the final
+    exec step drops them right after loading.  Returns the parsed sets.
     """
     sets = to_caps(caps)
-    drop_bounding(sets)
+    drop_bounding(sets, keep)
     if switch_user is not None:
         prctl.set_keepcaps(True)
         try:
             switch_user()
         finally:
             prctl.set_keepcaps(False)
-    set_caps(sets, extra_effective)
+    set_caps(sets, keep)
     return sets
 
 

@@ -325,9 +325,9 @@ def load_seccomp(seccomp: dict | Filter | None, state: dict | None = None,
 # ---------------------------------------------------------------------------------------
 # the final exec step (container side)
 
-_HDR = struct.Struct("=IIIIIIIIiiiI6I")
+_HDR = struct.Struct("=IIIIIIIIiiiI6I2I")
 _MAGIC = 0x58454F50
-_VERSION = 1
+_VERSION = 2
 _F_SECCOMP, _F_NOTIFY, _F_CAPS = 1, 2, 4
 _MFD_EXEC = 0x0010
 _F_SEAL_EXEC = 0x0020
@@ -336,7 +336,7 @@ _F_SEAL_EXEC = 0x0020
 def final_control(path: str, *, filt: Filter | None = None, listener_fd: int = -1,
                   payload: bytes = b"", report_fd: int = -1, keep_fds: int = 3,
                   lsm_fd: int = -1, lsm_label: bytes = b"",
-                  caps_words: list[int] | None = None) -> bytes:
+                  caps_words: list[int] | None = None, drop_bounding: int = 0) -> bytes:
     """The control block of csrc/pyoci_final.h."""
     flags = 0
     bpf = b""
@@ -355,7 +355,8 @@ def final_control(path: str, *, filt: Filter | None = None, listener_fd: int = -
     hdr = _HDR.pack(_MAGIC, _VERSION, flags, sflags, len(bpf) // 8,
                     len(payload) if flags & _F_NOTIFY else 0, len(lsm_label), len(raw_path),
                     listener_fd if flags & _F_NOTIFY else -1, report_fd,
-                    lsm_fd if lsm_label else -1, keep_fds, *(caps_words or [0] * 6))
+                    lsm_fd if lsm_label else -1, keep_fds, *(caps_words or [0] * 6),
+                    drop_bounding & 0xFFFFFFFF, drop_bounding >> 32)
     return hdr + raw_path + bpf + (payload if flags & _F_NOTIFY else b"") + lsm_label
 
 
@@ -390,7 +391,8 @@ def trampoline_fd() -> int | None:
 def exec_final(path: str, argv: list[str], env: dict[str, str] | list[str], *,
                filt: Filter | None = None, listener_fd: int = -1, payload: bytes = b"",
                report_fd: int = -1, keep_fds: int = 3, lsm_fd: int = -1,
-               lsm_label: bytes = b"", caps_words: list[int] | None = None) -> None:
+               lsm_label: bytes = b"", caps_words: list[int] | None = None,
+               drop_bounding: int = 0) -> None:
     """Exec ``path`` through the trampoline, loading ``filt`` right before; raises on error.
 
     Every fd from ``keep_fds`` on is closed by the exec.  A failure after the
@@ -399,7 +401,8 @@ def exec_final(path: str, argv: list[str], env: dict[str, str] | list[str], *,
     envlist = env if isinstance(env, list) else [f"{k}={v}" for k, v in env.items()]
     ctl = final_control(path, filt=filt, listener_fd=listener_fd, payload=payload,
                         report_fd=report_fd, keep_fds=keep_fds, lsm_fd=lsm_fd,
-                        lsm_label=lsm_label, caps_words=caps_words)
+                        lsm_label=lsm_label, caps_words=caps_words,
+                        drop_bounding=drop_bounding)
     for fd in (listener_fd, report_fd, lsm_fd):
         if fd >= 0:
             os.set_inheritable(fd, True)

@@ -44,6 +44,19 @@ class Plan:
     lsm: tuple[int, bytes] | None = None
     keep_admin: bool = False
 
+    def kept(self) -> tuple[frozenset[int], int]:
+        """Caps held beyond the config until the filter is loaded, and the bounding-set
+        mask the final step drops then (CAP_SETPCAP, needed for that, last)."""
+        if not self.keep_admin:
+            return frozenset(), 0
+        admin, setpcap = capabilities.CAP_SYS_ADMIN, capabilities.CAP_NUMBERS["CAP_SETPCAP"]
+        keep = {admin}
+        drop = {admin} - self.caps.bounding
+        if drop:
+            keep.add(setpcap)
+            drop |= {setpcap} - self.caps.bounding
+        return frozenset(keep), capabilities.CapSets.mask(drop)
+
     def connect(self) -> None:
         """Connect to the seccomp listener (runtime side, before fork)."""
         from pyoci import seccomp
@@ -84,8 +97,8 @@ def apply_process(plan: Plan | None, proc: dict, switch_user: Callable[[], None]
     if plan is None:
         plan = Plan(caps=capabilities.parse(proc.get("capabilities")),
                     no_new_privs=bool(proc.get("noNewPrivileges")))
-    extra = (capabilities.CAP_SYS_ADMIN,) if plan.keep_admin else ()
-    capabilities.apply_capabilities(plan.caps, switch_user=switch_user, extra_effective=extra)
+    keep, _ = plan.kept()
+    capabilities.apply_capabilities(plan.caps, switch_user=switch_user, keep=keep)
     if plan.no_new_privs:
         capabilities.set_no_new_privs()
 
@@ -126,6 +139,8 @@ def exec_container(plan: Plan | None, path: str, argv: list[str], env: dict[str,
         payload = seccomp.process_state(filt, plan.state)
     lsm_fd, label = plan.lsm if plan.lsm else (-1, b"")
     caps_words = plan.caps.words() if plan.keep_admin else None
+    _, drop_bounding = plan.kept()
     seccomp.exec_final(path, argv, env, filt=filt, listener_fd=plan.listener_fd,
                        payload=payload, report_fd=report_fd, keep_fds=keep_fds,
-                       lsm_fd=lsm_fd, lsm_label=label, caps_words=caps_words)
+                       lsm_fd=lsm_fd, lsm_label=label, caps_words=caps_words,
+                       drop_bounding=drop_bounding)
