@@ -184,12 +184,7 @@ APPLIED = {
 }
 
 
-@pytest.mark.parametrize("prop", [
-    pytest.param(p, marks=pytest.mark.xfail(
-        strict=True, reason="pyoci bug: linux.sysctl is written after readonlyPaths made "
-        "/proc/sys read-only, so with runc's default readonlyPaths every sysctl fails "
-        "(EROFS); runc writes sysctls first")) if p == "linux.sysctl" else p
-    for p in APPLIED])
+@pytest.mark.parametrize("prop", list(APPLIED))
 def test_create_applies_every_config_property_except_process(pyoci, bundle, cid, prop):
     """Create: "All of the properties configured in config.json except for process MUST be
     applied" (each checked on the created container, before start)."""
