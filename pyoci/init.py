@@ -41,6 +41,7 @@ class InitContext:
     join_cgroup: object = None  # callable(pid) placing a process in the container's cgroups
     security: security.Plan | None = None  # caps, seccomp, LSM: checked by the runtime
     host_pid: int = 0  # init's PID as the runtime sees it (stage1 tells init)
+    mount_trees: dict[int, int] = field(default_factory=dict)  # idmapped sources, by index
 
 
 def stage1(ctx: InitContext) -> None:
@@ -137,7 +138,7 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     rootfs.bind_rootfs(ctx.rootfs)
     root = rootfs.Rootfs(ctx.rootfs)
     try:
-        rootfs.mount_all(root, config, ctx.bundle, ctx.cgroup_dirs)
+        rootfs.mount_all(root, config, ctx.bundle, ctx.cgroup_dirs, ctx.mount_trees)
         if devices.needs_dev_setup(config):
             devices.create_devices(root, config, in_userns=plan.has("user"))
             devices.setup_ptmx(root)
@@ -192,7 +193,9 @@ def _join_session_keyring(name: str) -> None:
 def _setup_terminal(ctx: InitContext) -> None:
     if ctx.console is None:
         raise PyociError("process.terminal is set but no console socket was given")
-    master, slave = tty.open_pty()
+    master, _ = tty.open_pty()
+    # the slave by fd, never by its /dev/pts path, which the container could redirect
+    slave = tty.open_peer(master)
     root = rootfs.Rootfs("/")
     try:
         tty.bind_console(root, slave)

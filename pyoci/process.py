@@ -37,14 +37,16 @@ def set_oom_score_adj(process: dict) -> None:
 
 
 def set_sysctls(sysctls: dict[str, str]) -> None:
-    """Write each key under the container's own /proc/sys, never through a symlink."""
+    """Write each key through a detached procfs (pyoci.procfs): no symlink, bind mount or
+    tmpfs the container put in its /proc can redirect the write (CVE-2025-52881)."""
+    from pyoci import procfs
+
     for key, value in sysctls.items():
         rel = key.replace(".", "/")
-        if ".." in rel.split("/"):
+        if ".." in rel.split("/") or "" in rel.split("/"):
             raise PyociError(f"linux.sysctl: invalid key {key!r}")
         try:
-            fd = sc.openat2(-100, f"/proc/sys/{rel}", os.O_WRONLY | os.O_CLOEXEC, 0,
-                            sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS)
+            fd = procfs.shared().open(f"sys/{rel}", os.O_WRONLY)
         except OSError as e:
             raise PyociError(f"linux.sysctl: {key}: {e.strerror}") from None
         try:

@@ -243,20 +243,37 @@ def _unescape_mountinfo(field: str) -> str:
             .replace("\\134", "\\"))
 
 
-def mount_all(root: Rootfs, config: dict, bundle: str, cgroup_paths: dict[str, str]) -> None:
-    for m in config.get("mounts", []):
-        mount_one(root, m, bundle, cgroup_paths)
+def mount_all(root: Rootfs, config: dict, bundle: str, cgroup_paths: dict[str, str],
+              trees: dict[int, int] | None = None) -> None:
+    """Every mount of the config; ``trees`` are the idmapped sources the runtime prepared
+    (mount index -> detached mount fd, see pyoci.userns.idmapped_tree)."""
+    for i, m in enumerate(config.get("mounts", [])):
+        mount_one(root, m, bundle, cgroup_paths, (trees or {}).get(i))
 
 
-def mount_one(root: Rootfs, m: dict, bundle: str, cgroup_paths: dict[str, str]) -> None:
+def is_idmapped(m: dict) -> bool:
+    opts = m.get("options") or []
+    return "idmap" in opts or "ridmap" in opts or bool(m.get("uidMappings")
+                                                         or m.get("gidMappings"))
+
+
+def mount_one(root: Rootfs, m: dict, bundle: str, cgroup_paths: dict[str, str],
+              tree_fd: int | None = None) -> None:
     dest = m["destination"]
     opts = MountOptions(m.get("options", []))
     fstype = m.get("type") or ""
     source = m.get("source")
     if fstype == "bind":
         opts.flags |= sc.MS_BIND
-    if opts.idmap:
-        raise PyociError(f"mount {dest}: idmap mounts are not supported yet")
+    check_proc_mount(root, dest, fstype, opts, source or "", bundle)
+    if is_idmapped(m):
+        if tree_fd is None or not opts.is_bind:
+            raise PyociError(f"mount {dest}: idmapped mounts must be bind mounts")
+        try:
+            _mount_tree(root, dest, tree_fd, opts)
+        except OSError as e:
+            raise PyociError(f"mount {source} to {dest}: {e.strerror}") from None
+        return
     try:
         if opts.is_bind:
             _mount_bind(root, dest, source or "", opts, bundle)
@@ -266,6 +283,79 @@ def mount_one(root: Rootfs, m: dict, bundle: str, cgroup_paths: dict[str, str]) 
             _mount_fs(root, dest, source, fstype, opts)
     except OSError as e:
         raise PyociError(f"mount {source or fstype} to {dest}: {e.strerror}") from None
+
+
+# Mounts below /proc that runc allows (lxcfs emulates these files); anything else there
+# could hide or redirect what the runtime writes to procfs (CVE-2019-19921).
+PROC_MOUNT_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+                      "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
+                      "/proc/sys/kernel/ns_last_pid", "/proc/sys/crypto/fips_enabled")
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def resolved_destination(root: Rootfs, dest: str) -> str:
+    """Where ``dest`` really is in the rootfs: its longest existing prefix resolved (with
+    the rootfs as root, symlinks followed), then the rest as written."""
+    parts = [p for p in dest.split("/") if p and p != "."]
+    base = os.readlink(fd_path(root.fd))
+    for i in range(len(parts), -1, -1):
+        try:
+            fd = root.open("/" + "/".join(parts[:i]))
+        except OSError:
+            continue
+        try:
+            real = os.readlink(fd_path(fd))
+        finally:
+            os.close(fd)
+        rel = os.path.relpath(real, base)
+        inner = "/" if rel == "." else "/" + rel
+        return os.path.normpath(os.path.join(inner, *parts[i:]))
+    return os.path.normpath("/" + "/".join(parts))
+
+
+def check_proc_mount(root: Rootfs, dest: str, fstype: str, opts: MountOptions, source: str,
+                     bundle: str) -> None:
+    """runc's checkProcMount: /proc itself takes only procfs; below it, only a few files."""
+    real = resolved_destination(root, dest)
+    if real == "/proc":
+        if opts.is_bind:
+            from pyoci import procfs
+
+            src = source if os.path.isabs(source) else os.path.join(bundle, source)
+            try:
+                fd = os.open(src, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                fd = -1
+            try:
+                if fd >= 0 and procfs.fs_magic(fd) == PROC_SUPER_MAGIC:
+                    return
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        elif fstype == "proc":
+            return
+        raise PyociError(f"mount {dest}: {real!r} cannot be mounted because it is not of "
+                         "type proc")
+    if real.startswith("/proc/") and real not in PROC_MOUNT_ALLOWED:
+        raise PyociError(f"mount {dest}: {real!r} cannot be mounted because it is inside "
+                         "/proc")
+
+
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+
+def _mount_tree(root: Rootfs, dest: str, tree_fd: int, opts: MountOptions) -> None:
+    """Move a detached (idmapped) mount into place, then apply the remaining options."""
+    st = os.fstat(tree_fd)
+    fd = root.make_target(dest, is_file=not stat.S_ISDIR(st.st_mode))
+    try:
+        sc.move_mount(tree_fd, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    finally:
+        os.close(fd)
+    extra = opts.flags & BIND_REMOUNT_FLAGS
+    if extra:
+        remount(root, dest, sc.MS_BIND | extra)
+    _apply_after(root, dest, opts)
 
 
 def _apply_after(root: Rootfs, dest: str, opts: MountOptions) -> None:

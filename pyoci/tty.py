@@ -11,11 +11,14 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import stat
 import termios
 
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
 from pyoci.rootfs import Rootfs, fd_path
+
+TIOCGPTPEER = 0x5441
 
 
 def connect_console_socket(path: str) -> socket.socket:
@@ -35,8 +38,22 @@ def open_pty() -> tuple[int, str]:
     return master, os.ptsname(master)
 
 
-def bind_console(root: Rootfs, slave_path: str) -> None:
-    """/dev/console becomes the pty slave, as the spec asks for a terminal."""
+def open_peer(master: int) -> int:
+    """The pty's slave as an fd from its master (TIOCGPTPEER): no path lookup that a
+    symlink or mount in the container's /dev/pts could redirect (CVE-2025-52565)."""
+    try:
+        fd = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise PyociError(f"cannot open the pty slave: {e.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or not 136 <= os.major(st.st_rdev) <= 143:
+        os.close(fd)
+        raise PyociError("the pty slave is not a pseudo-terminal")
+    return fd
+
+
+def bind_console(root: Rootfs, slave_path: str | int) -> None:
+    """/dev/console becomes the pty slave (a path, or better an fd from open_peer)."""
     dev = root.mkdir_all("/dev")
     try:
         try:
@@ -47,9 +64,12 @@ def bind_console(root: Rootfs, slave_path: str) -> None:
                          0o600, dir_fd=dev))
     finally:
         os.close(dev)
-    fd = root.open("/dev/console")
+    fd = root.open("/dev/console", os.O_PATH | os.O_NOFOLLOW)
     try:
-        sc.mount(slave_path, fd_path(fd), None, sc.MS_BIND)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PyociError("/dev/console in the container is not the file pyoci made")
+        src = fd_path(slave_path) if isinstance(slave_path, int) else slave_path
+        sc.mount(src, fd_path(fd), None, sc.MS_BIND)
     finally:
         os.close(fd)
 
@@ -58,10 +78,10 @@ def send_master(sock: socket.socket, master: int) -> None:
     socket.send_fds(sock, [b"/dev/ptmx"], [master])
 
 
-def become_session_leader(slave_path: str) -> None:
-    """Make the pty slave this process's controlling terminal and its stdio."""
+def become_session_leader(slave_path: str | int) -> None:
+    """Make the pty slave (a path or an fd) this process's controlling terminal and stdio."""
     os.setsid()
-    slave = os.open(slave_path, os.O_RDWR)
+    slave = slave_path if isinstance(slave_path, int) else os.open(slave_path, os.O_RDWR)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)

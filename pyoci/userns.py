@@ -251,8 +251,36 @@ def make_userns(uid_maps: list[dict], gid_maps: list[dict]) -> int:
         os.waitpid(pid, 0)
 
 
+def idmapped_trees(config: dict, bundle: str) -> dict[int, int]:
+    """The idmapped source of every mount that asks for one: mount index -> tree fd.
+
+    ``rbind`` clones the submounts too; ``ridmap`` idmaps them as well (``idmap`` only
+    the top mount), as runc does.  The caller closes the fds.
+    """
+    from pyoci.rootfs import is_idmapped
+
+    trees: dict[int, int] = {}
+    try:
+        for i, m in enumerate(config.get("mounts") or []):
+            if not is_idmapped(m):
+                continue
+            opts = m.get("options") or []
+            if m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts:
+                raise ConfigError(f"mounts[{i}]: idmapped mounts must be bind mounts")
+            src = m.get("source") or ""
+            src = src if os.path.isabs(src) else os.path.join(bundle, src)
+            uid_maps, gid_maps = mount_mappings(m, config)
+            trees[i] = idmapped_tree(src, uid_maps, gid_maps, "rbind" in opts,
+                                     "ridmap" in opts)
+    except BaseException:
+        for fd in trees.values():
+            os.close(fd)
+        raise
+    return trees
+
+
 def idmapped_tree(source: str, uid_maps: list[dict], gid_maps: list[dict],
-                  recursive: bool) -> int:
+                  recursive: bool, recursive_attr: bool = False) -> int:
     """A detached, idmapped clone of ``source`` (an open_tree fd) for init to move."""
     from pyoci import syscalls as sc
 
@@ -269,7 +297,8 @@ def idmapped_tree(source: str, uid_maps: list[dict], gid_maps: list[dict],
         except OSError as e:
             raise PyociError(f"idmapped mount of {source}: {e.strerror}") from None
         try:
-            sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if recursive else 0),
+            sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH
+                             | (sc.AT_RECURSIVE if recursive and recursive_attr else 0),
                              attr_set=sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
         except OSError as e:
             os.close(tree)

@@ -98,6 +98,8 @@ class _Builder:
             self._make_cgroup()
         if self.security is not None:
             self.security.connect()  # the seccomp listenerPath, if the filter notifies
+        # idmapped mount sources are made here, in the host's user namespace
+        trees = userns.idmapped_trees(self.config, self.bundle)
         parent, child = Channel.pair()
         ctx = InitContext(container_id=self.container.id, config=self.config,
                           bundle=self.bundle, rootfs=self.rootfs, channel=child,
@@ -105,7 +107,7 @@ class _Builder:
                           new_keyring=new_keyring,
                           console=console, cgroup_dirs=_cgroup_dirs(self.config, self.cgroup),
                           join_cgroup=self.cgroup.join if self.cgroup is not None else None,
-                          security=self.security)
+                          security=self.security, mount_trees=trees)
         try:
             pid = os.fork()
             if pid == 0:
@@ -121,6 +123,8 @@ class _Builder:
                 console.close()
             if self.security is not None:
                 self.security.close()
+            for tree in trees.values():
+                os.close(tree)
             self._reap_stage1()
 
     def _serve(self, channel: Channel) -> None:

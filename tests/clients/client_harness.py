@@ -252,11 +252,21 @@ class Base:
         self.oci_archive = os.path.join(path, "busybox-oci.tar")
 
     def runtime_entries(self) -> list[str]:
-        """Container ids the runtime still holds state for."""
+        """Containers the runtime still holds state for: directories under the runtime
+        root, or one level further down (containerd's shim adds ``/<namespace>``)."""
+        found = []
         try:
-            return sorted(e for e in os.listdir(self.runtime_root) if not e.startswith("."))
+            top = sorted(e for e in os.listdir(self.runtime_root) if not e.startswith("."))
         except FileNotFoundError:
             return []
+        for name in top:
+            path = os.path.join(self.runtime_root, name)
+            if not os.path.isdir(path) or os.path.exists(os.path.join(path, "state.json")):
+                found.append(name)
+                continue
+            inner = [e for e in os.listdir(path) if not e.startswith(".")]
+            found += [f"{name}/{e}" for e in sorted(inner)]
+        return found
 
     def calls(self) -> list[str]:
         try:
@@ -354,7 +364,9 @@ def leak_report(base: Base, what: str, client_procs: str) -> list[str]:
         kill_pids(procs)
     if problems:
         for entry in base.runtime_entries():
-            run([base.wrapper, "delete", "--force", entry])
+            ns, _, cid = entry.rpartition("/")
+            run([base.wrapper, "--root", os.path.join(base.runtime_root, ns), "delete",
+                 "--force", cid])
     return [f"{what}: {p}" for p in problems]
 
 
@@ -512,10 +524,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         args = list(args)
         if args and args[0] == "run":
             # the runtime under test, its private root, our cgroup parent
-            cid = [a for a in args[1:] if not a.startswith("-")][1]
+            cid = args[args.index(CTR_IMAGE) + 1]
             args[1:1] = [f"--runc-binary={self.base.wrapper}",
                          f"--runc-root={self.base.runtime_root}",
-                         f"--cgroup=/{self.base.cgroup_parent}/{cid}"]
+                         f"--cgroup=/{self.base.cgroup_parent}/{cid}",
+                         f"--fifo-dir={self.dir}/fifo"]
+        elif args[:2] == ["tasks", "exec"]:
+            args[2:2] = [f"--fifo-dir={self.dir}/fifo"]
         return ["ctr", "--address", self.address, "--namespace", CTR_NS, *args]
 
     def __call__(self, *args: str, timeout: float = CMD_TIMEOUT, input: str | None = None,
