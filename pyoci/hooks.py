@@ -13,12 +13,25 @@ class HookError(PyociError):
 
 
 def run_hooks(hooks: list[dict] | None, state: dict, kind: str) -> None:
-    """Run each hook in order; the first failure raises :class:`HookError`."""
+    """Run each hook in order; the first failure raises :class:`HookError`.
+
+    ``poststop`` hooks are the exception: a failing one must not keep the others
+    from running (the spec makes it a warning), so all run, and then one error
+    naming every failure is raised, for the caller to log as a warning.
+    """
     if not hooks:
         return
     payload = json.dumps(state).encode()
+    failures: list[str] = []
     for hook in hooks:
-        _run_one(hook, payload, kind)
+        try:
+            _run_one(hook, payload, kind)
+        except HookError as e:
+            if kind != "poststop":
+                raise
+            failures.append(str(e))
+    if failures:
+        raise HookError("; ".join(failures))
 
 
 def _run_one(hook: dict, payload: bytes, kind: str) -> None:

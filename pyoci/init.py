@@ -147,7 +147,7 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     ctx.channel.send("hooks")
     _expect_ok(ctx.channel)
     hooks.run_hooks(config.get("hooks", {}).get("createContainer"),
-                    _hook_state(ctx, "created"), "createContainer")
+                    _hook_state(ctx, "creating"), "createContainer")
     rootfs.pivot(ctx.rootfs, ctx.no_pivot)
     if proc.get("terminal"):
         _setup_terminal(ctx)
