@@ -16,6 +16,9 @@ class Container:
     """
 
     def __init__(self, container_id: str, root: str) -> None:
+        from pyoci.validate import check_container_id
+
+        check_container_id(container_id)  # ids name directories: never a path out of root
         self.id = container_id
         self.root = os.path.abspath(root)
         self.dir: Path = st.container_dir(self.root, container_id)
@@ -43,15 +46,13 @@ class Container:
         except FileNotFoundError:
             return []
         from pyoci.errors import InvalidID
-        from pyoci.validate import check_container_id
 
         states = []
         for name in names:
             try:
-                check_container_id(name)  # skips a directory being deleted, or a stranger
-            except InvalidID:
+                c = Container(name, root)
+            except InvalidID:  # a directory being deleted, or a stranger
                 continue
-            c = Container(name, root)
             try:
                 stored = st.read_state(c.dir)
             except Exception:  # noqa: BLE001 - a vanished or foreign entry is skipped
