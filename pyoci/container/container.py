@@ -58,7 +58,9 @@ class Container:
             except Exception:  # noqa: BLE001 - a vanished or foreign entry is skipped
                 continue
             if stored is not None:
-                states.append(st.oci_state(stored, st.status_of(c.dir, stored)))
+                state = st.oci_state(stored, st.status_of(c.dir, stored))
+                state["owner"] = _owner(c.dir)
+                states.append(state)
         return states
 
     def stored(self) -> dict | None:
@@ -93,3 +95,17 @@ class Container:
 
     def __repr__(self) -> str:
         return f"Container({self.id!r}, root={self.root!r})"
+
+
+def _owner(path: os.PathLike) -> str:
+    """The user owning the state directory, as runc's list shows it (``#uid`` if unnamed)."""
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return ""
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"

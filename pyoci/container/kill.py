@@ -31,7 +31,10 @@ def signal_init(stored: dict, sig: int) -> None:
     try:
         if st.process_start_time(stored["pid"]) != stored["pid_start"]:
             raise PyociError("container not running")
-        signal.pidfd_send_signal(pidfd, sig)
+        try:
+            signal.pidfd_send_signal(pidfd, sig)
+        except ProcessLookupError:  # init exited since: the pidfd still names it, not a reuse
+            raise PyociError("container not running") from None
     finally:
         os.close(pidfd)
 

@@ -471,9 +471,9 @@ def test_list_formats(pyoci, bundle, cid, base_config, write_config):
     table = pyoci("list", check=True).stdout.splitlines()
     assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     rows = [line.split() for line in table[1:]]
-    assert [row[:5] for row in rows] == [
-        [a, str(sa["pid"]), "running", bundle, sa["created"]],
-        [b, str(sb["pid"]), "created", bundle, sb["created"]],
+    assert rows == [
+        [a, str(sa["pid"]), "running", bundle, sa["created"], "root"],
+        [b, str(sb["pid"]), "created", bundle, sb["created"], "root"],
     ]
     # the columns line up, as Go's tabwriter aligns them
     starts = [table[0].index(h) for h in ("PID", "STATUS", "BUNDLE")]
@@ -488,6 +488,7 @@ def test_list_formats(pyoci, bundle, cid, base_config, write_config):
         assert by_id[a]["status"] == "running" and by_id[a]["pid"] == sa["pid"]
         assert by_id[b]["status"] == "created" and by_id[b]["pid"] == sb["pid"]
         for item in items:
+            assert item["owner"] == "root"  # the state dir's owner, by name
             assert item["bundle"] == bundle
             assert RFC3339.fullmatch(item["created"])
             assert {"id", "pid", "status", "bundle", "created", "owner"} <= set(item)
