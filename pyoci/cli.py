@@ -161,6 +161,11 @@ def cli(ctx: click.Context, root: str, log_path: str | None, log_format: str, de
         systemd_cgroup: bool, rootless: str) -> None:
     """Run OCI containers; a drop-in for runc."""
     obj = ctx.ensure_object(Globals)
+    if (os.geteuid() != 0 and root == DEFAULT_ROOT
+            and ctx.get_parameter_source("root") is click.core.ParameterSource.DEFAULT):
+        from pyoci.userns import default_root  # as runc: $XDG_RUNTIME_DIR/pyoci for a user
+
+        root = default_root(DEFAULT_ROOT)
     obj.root = os.path.abspath(root)
     obj.log, obj.log_format, obj.debug = log_path, log_format, debug
     obj.systemd_cgroup, obj.rootless = systemd_cgroup, rootless
