@@ -142,6 +142,17 @@ int pyoci_bpf_prog_query(int target_fd, unsigned int attach_type,
 int pyoci_bpf_prog_get_fd_by_id(uint32_t prog_id);
 """
 
+# --- exec: the namespace-entry hot path (pyoci_helper.c, pyoci_exec_enter).
+_EXEC_DECLS = """
+struct pyoci_exec_report { int pid; int err; int step; int index; };
+int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
+                     const int *cg_fds, int cg_count, const int *close_fds,
+                     int close_count, int report_fd);
+int pyoci_close_range(unsigned int first, unsigned int last, unsigned int flags);
+"""
+CDEF += _EXEC_DECLS
+SOURCE += _EXEC_DECLS
+
 # --- security: capabilities, seccomp, procfs, the final exec step (pyoci_security.c,
 # pyoci_final.c) and the freestanding trampoline (pyoci_exec.c) embedded as bytes.
 CDEF += """

@@ -7,11 +7,20 @@
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/keyctl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
+
+/* Steps of pyoci_exec_enter, as reported in pyoci_exec_report.step. */
+#define PYOCI_EXEC_OK 0
+#define PYOCI_EXEC_DUMPABLE 1
+#define PYOCI_EXEC_CGROUP 2
+#define PYOCI_EXEC_SETNS 3
+#define PYOCI_EXEC_CLONE 4
 
 int pyoci_pivot_root(const char *new_root, const char *put_old)
 {
@@ -158,4 +167,110 @@ int pyoci_bpf_prog_get_fd_by_id(uint32_t prog_id)
 	memset(&attr, 0, sizeof(attr));
 	attr.prog_id = prog_id;
 	return pyoci_bpf(BPF_PROG_GET_FD_BY_ID, &attr);
+}
+
+/*
+ * The namespace-entry path of `exec`, all in C so that nothing between fork
+ * and the new process runs the interpreter in a half-joined state.
+ *
+ * The caller (the runtime) forks an intermediate process which, in C only:
+ * blocks every signal, makes itself non-dumpable (before it can be seen from
+ * the container: the flag is inherited, and /proc/<pid>/{exe,fd,mem,...} of
+ * a non-dumpable process are closed to the container), moves itself into the
+ * container's cgroups by writing "0" to each open cgroup.procs fd, setns()es
+ * into each namespace fd in the order given (user namespace first), and then
+ * clones with CLONE_PARENT, so that the new process is in the container's PID
+ * namespace and is the caller's own child (the caller can wait for it; no
+ * subreaper is needed).  The intermediate writes a struct pyoci_exec_report
+ * to report_fd and exits.  It first closes close_fds, which neither it nor the
+ * new process may hold.
+ *
+ * Returns the intermediate's pid in the caller (or -1 with errno), and 0 in
+ * the new process, which returns into the interpreter with every signal
+ * blocked, already inside every namespace of the container.
+ */
+struct pyoci_exec_report {
+	int pid;   /* the new process (host pid), or 0 on failure */
+	int err;   /* errno of the failed step */
+	int step;  /* PYOCI_EXEC_* */
+	int index; /* which cgroup or namespace fd failed */
+};
+
+static void exec_report_exit(int report_fd, struct pyoci_exec_report *r)
+{
+	ssize_t n;
+
+	do {
+		n = write(report_fd, r, sizeof(*r));
+	} while (n < 0 && errno == EINTR);
+	_exit(r->pid > 0 ? 0 : 1);
+}
+
+int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
+		     const int *cg_fds, int cg_count, const int *close_fds,
+		     int close_count, int report_fd)
+{
+	struct pyoci_exec_report r;
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	if (sigprocmask(SIG_BLOCK, &all, &old) < 0)
+		return -1;
+	pid = fork();
+	if (pid != 0) {
+		int saved = errno;
+
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		errno = saved;
+		return pid;
+	}
+
+	/* The intermediate: C only from here on; it never returns. */
+	memset(&r, 0, sizeof(r));
+	r.index = -1;
+	/* e.g. the runtime's lock on the container: held here, it would outlive the
+	 * runtime in a process the container's freezer can stop. */
+	for (int i = 0; i < close_count; i++)
+		close(close_fds[i]);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		r.err = errno;
+		r.step = PYOCI_EXEC_DUMPABLE;
+		exec_report_exit(report_fd, &r);
+	}
+	for (int i = 0; i < cg_count; i++) {
+		if (write(cg_fds[i], "0", 1) < 0) {
+			r.err = errno;
+			r.step = PYOCI_EXEC_CGROUP;
+			r.index = i;
+			exec_report_exit(report_fd, &r);
+		}
+		close(cg_fds[i]);
+	}
+	for (int i = 0; i < ns_count; i++) {
+		if (setns(ns_fds[i], ns_types[i]) < 0) {
+			r.err = errno;
+			r.step = PYOCI_EXEC_SETNS;
+			r.index = i;
+			exec_report_exit(report_fd, &r);
+		}
+		close(ns_fds[i]);
+	}
+	/* Like fork(), but the child's parent is our parent: the runtime. */
+	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+	if (pid == 0)
+		return 0;
+	if (pid < 0) {
+		r.err = errno;
+		r.step = PYOCI_EXEC_CLONE;
+		exec_report_exit(report_fd, &r);
+	}
+	r.pid = pid;
+	exec_report_exit(report_fd, &r);
+	return -1; /* not reached */
+}
+
+int pyoci_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+	return (int)syscall(SYS_close_range, first, last, flags);
 }

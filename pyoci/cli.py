@@ -230,8 +230,8 @@ def create(ctx: click.Context, args: tuple[str, ...], bundle: str, **opts: Any) 
 @_create_options
 @click.option("--detach", "-d", is_flag=True, help="Return once the container is started.")
 @click.option("--keep", is_flag=True, help="Don't delete the container after it exits.")
-@click.option("--no-subreaper", is_flag=True, hidden=True,
-              help="Accepted for runc compatibility; ignored.")
+@click.option("--no-subreaper", is_flag=True,
+              help="Don't become a subreaper: orphans of the container aren't reaped.")
 @click.pass_context
 def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, keep: bool,
         no_subreaper: bool, **opts: Any) -> None:
@@ -241,7 +241,7 @@ def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, ke
     from pyoci.container import run as run_container
 
     code = run_container(cid, os.path.abspath(bundle), ctx.obj.root, detach=detach, keep=keep,
-                         **_create_kwargs(opts))
+                         no_subreaper=no_subreaper, **_create_kwargs(opts))
     ctx.exit(code)
 
 
@@ -474,6 +474,55 @@ def ps(ctx: click.Context, fmt: str, args: tuple[str, ...]) -> None:
     from pyoci.container.ps import ps as container_ps
 
     click.echo(container_ps(Container.load(cid, ctx.obj.root), fmt, list(args[1:])), nl=False)
+
+
+@cli.command("exec", context_settings={"ignore_unknown_options": True,
+                                       "allow_interspersed_args": False})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED,
+                metavar="<container-id> <command> [command options]")
+@click.option("--console-socket", metavar="PATH",
+              help="AF_UNIX socket to send the pty master to (with --tty).")
+@click.option("--cwd", metavar="PATH", help="Working directory in the container.")
+@click.option("--env", "-e", multiple=True, metavar="NAME=VALUE",
+              help="Set an environment variable (repeatable).")
+@click.option("--tty", "-t", is_flag=True, help="Allocate a pseudo-TTY.")
+@click.option("--user", "-u", metavar="UID[:GID]", help="The user (and group) to run as.")
+@click.option("--additional-gids", "-g", multiple=True, type=int, metavar="GID",
+              help="An additional group (repeatable).")
+@click.option("--process", "-p", "process_file", metavar="FILE",
+              help="process.json: the whole process (the flags above are then ignored).")
+@click.option("--detach", "-d", is_flag=True, help="Return once the process has started.")
+@click.option("--pid-file", metavar="PATH", help="Write the process's pid here.")
+@click.option("--process-label", metavar="LABEL", help="The SELinux label of the process.")
+@click.option("--apparmor", metavar="PROFILE", help="The AppArmor profile of the process.")
+@click.option("--no-new-privs", is_flag=True, help="Set no_new_privs for the process.")
+@click.option("--cap", "-c", multiple=True, metavar="CAP",
+              help="Add a capability to every set (repeatable).")
+@click.option("--preserve-fds", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Pass N extra fds (from 3) to the process.")
+@click.option("--cgroup", multiple=True, metavar="[CONTROLLER:]PATH",
+              help="Run in this (existing) sub-cgroup of the container (repeatable).")
+@click.option("--ignore-paused", is_flag=True, help="Exec even in a paused container.")
+@click.pass_context
+def exec_(ctx: click.Context, args: tuple[str, ...], process_file: str | None,
+          pid_file: str | None, cgroup: tuple[str, ...], **opts: Any) -> None:
+    """Run a new process in a container: its exit code, 255 if pyoci itself fails."""
+    _check_args(ctx, args, minimum=1)
+    try:
+        cid = _container_id(ctx, args[:1])
+        from pyoci.container.exec import exec_process
+
+        code = exec_process(cid, ctx.obj.root, list(args[1:]), process_file=process_file,
+                            pid_file=os.path.abspath(pid_file) if pid_file else None,
+                            cgroups=cgroup, **opts)
+    except Exception as e:  # runc: fatalWithCode(fmt.Errorf("exec failed: %w", err), 255)
+        if ctx.obj.debug:
+            import traceback
+
+            traceback.print_exc()
+        _fail(f"exec failed: {e}")
+        code = 255
+    ctx.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -287,19 +287,21 @@ EXEC_REPORT_SIZE = 16  # struct pyoci_exec_report: pid, err, step, index (4 ints
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 
-def exec_enter(namespaces: list[tuple[int, int]], cgroup_fds: list[int], report_fd: int) -> int:
+def exec_enter(namespaces: list[tuple[int, int]], cgroup_fds: list[int], report_fd: int,
+               close_fds: list[int] = ()) -> int:
     """Fork the exec path: 0 in the new process (inside the container, signals blocked),
     the intermediate's pid in the caller, which reads the report from ``report_fd``.
 
-    The intermediate becomes non-dumpable, joins the cgroups (``cgroup.procs`` fds) and
-    the namespaces ``(fd, nstype)`` in order, then clones the new process as the caller's
-    own child; see csrc/pyoci_helper.c.
+    The intermediate closes ``close_fds``, becomes non-dumpable, joins the cgroups
+    (``cgroup.procs`` fds) and the namespaces ``(fd, nstype)`` in order, then clones the
+    new process as the caller's own child; see csrc/pyoci_helper.c.
     """
     fds = ffi.new("int[]", [fd for fd, _ in namespaces] or [0])
     types = ffi.new("int[]", [t for _, t in namespaces] or [0])
     cgs = ffi.new("int[]", list(cgroup_fds) or [0])
+    closing = ffi.new("int[]", list(close_fds) or [0])
     return _check(lib.pyoci_exec_enter(fds, types, len(namespaces), cgs, len(cgroup_fds),
-                                       report_fd), "fork")
+                                       closing, len(close_fds), report_fd), "fork")
 
 
 def close_range_cloexec(first: int) -> None:

@@ -1,77 +1,119 @@
 """``run``: create and start in one call; in the foreground, wait and return the exit code.
 
-In the foreground pyoci makes itself a child subreaper before forking, so the
-container's init (whose forking parent exits) is re-parented to it: it can
-then be waited for, and signals pyoci receives are forwarded to it.
+In the foreground pyoci is a child subreaper while it creates the container, so the
+container's init (whose forking parent exits) is re-parented to it and can be waited
+for.  It stays one, reaping the container's orphans, unless ``--no-subreaper``: then it
+stops being one as soon as init is its child (as runc's init is runc's own child).
+
+Signals pyoci receives are queued from the start and forwarded to init once it exists
+(see :mod:`pyoci.console`).  With ``process.terminal`` and no ``--console-socket``, pyoci
+makes a console socket of its own, receives the pty master, puts the caller's terminal
+in raw mode and copies both ways, passing window-size changes on.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
+import socket
 
 import prctl
 
+from pyoci.console import SignalQueue, Terminal, reap_zombies, wait_foreground
 from pyoci.container.container import Container
+from pyoci.errors import PyociError
 
-UNFORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
+CONSOLE_TIMEOUT = 10.0
 
 
 def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
-        keep: bool = False, **create_options) -> int:
-    if not detach:
-        prctl.set_child_subreaper(True)
-    container = Container.create(container_id, bundle, root, **create_options)
-    try:
-        container.start()
-    except BaseException:
-        container.delete(force=True)
-        _reap_all()
-        raise
+        keep: bool = False, no_subreaper: bool = False, **create_options) -> int:
     if detach:
+        container = Container.create(container_id, bundle, root, **create_options)
+        try:
+            container.start()
+        except BaseException:
+            container.delete(force=True)
+            raise
         return 0
-    pid = container.stored()["pid"]  # type: ignore[index]
-    _forward_signals(pid)
-    code = _wait_for(pid)
-    if not keep:
-        container.delete(force=True)
-    _reap_all()
-    return code
-
-
-def _forward_signals(pid: int) -> None:
-    def forward(signum: int, _frame: object) -> None:
+    signals = SignalQueue()
+    listener: _ConsoleListener | None = None
+    terminal: Terminal | None = None
+    try:
+        prctl.set_child_subreaper(True)
+        if not create_options.get("console_socket") and _wants_terminal(bundle):
+            listener = _ConsoleListener()
+            create_options["console_socket"] = listener.path
+        container = Container.create(container_id, bundle, root, **create_options)
         try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
+            if no_subreaper:
+                prctl.set_child_subreaper(False)  # init is our child by now
+            if listener is not None:
+                terminal = Terminal(listener.receive())
+                listener.close()
+                listener = None
+                terminal.set_raw()
+                terminal.resize()
+            container.start()
+            pid = container.stored()["pid"]  # type: ignore[index]
+            code = wait_foreground(pid, signals, terminal, reap_orphans=not no_subreaper)
+        except BaseException:
+            container.delete(force=True)
+            reap_zombies()
+            raise
+        if terminal is not None:
+            terminal.restore()
+        if not keep:
+            container.delete(force=True)
+        reap_zombies()
+        return code
+    finally:
+        if terminal is not None:
+            terminal.close()
+        if listener is not None:
+            listener.close()
+        signals.close()
+
+
+def _wants_terminal(bundle: str) -> bool:
+    """Whether config.json asks for a terminal (a bad config is create's to report)."""
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            return bool(json.loads(f.read()).get("process", {}).get("terminal"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class _ConsoleListener:
+    """A console socket of pyoci's own, in a private directory, for a foreground run."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.dir = tempfile.mkdtemp(prefix="pyoci-console-")
+        self.path = os.path.join(self.dir, "console.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(1)
+
+    def receive(self) -> int:
+        """The pty master init sent while it was being created."""
+        self.sock.settimeout(CONSOLE_TIMEOUT)
+        try:
+            conn, _ = self.sock.accept()
+        except TimeoutError:
+            raise PyociError("the container's init sent no console") from None
+        with conn:
+            conn.settimeout(CONSOLE_TIMEOUT)
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        if not fds:
+            raise PyociError("the container's init sent no console")
+        return fds[0]
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
             pass
-
-    for sig in signal.valid_signals():
-        if sig not in UNFORWARDED:
-            try:
-                signal.signal(sig, forward)
-            except (OSError, ValueError):
-                continue
-
-
-def _wait_for(pid: int) -> int:
-    """Reap children (orphans come to us as subreaper) until init exits."""
-    while True:
-        try:
-            reaped, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 255
-        except InterruptedError:
-            continue
-        if reaped == pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
-                else 128 + os.WTERMSIG(status)
-
-
-def _reap_all() -> None:
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                return
-        except ChildProcessError:
-            return
+        os.rmdir(self.dir)
