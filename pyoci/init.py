@@ -47,6 +47,9 @@ class InitContext:
 def stage1(ctx: InitContext) -> None:
     try:
         plan = NamespacePlan(ctx.config)
+        # While still the host's root: in a user namespace, once init is non-dumpable, its
+        # /proc files belong to the host's root and container root could not write this.
+        process.set_oom_score_adj(ctx.config.get("process") or {})
         if ctx.join_cgroup is not None:
             ctx.join_cgroup(os.getpid())
         # Joined namespaces first (runc's order): once in a new user namespace, those of
@@ -160,7 +163,6 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
     if "domainname" in config and plan.has("uts"):
         syscalls.setdomainname(config["domainname"])
     process.set_rlimits(proc)
-    process.set_oom_score_adj(proc)
     process.set_personality(linux)
     security.apply_process(ctx.security, proc,
                            lambda: process.switch_user(proc.get("user", {})))
