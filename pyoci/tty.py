@@ -12,6 +12,7 @@ import fcntl
 import os
 import socket
 import stat
+import struct
 import termios
 
 from pyoci import syscalls as sc
@@ -31,11 +32,21 @@ def connect_console_socket(path: str) -> socket.socket:
     return sock
 
 
+# Python's termios lacks these (and os has no ptsname): <asm-generic/ioctls.h>
+TIOCGPTN = 0x80045430  # _IOR('T', 0x30, unsigned int): the pty's number
+TIOCSPTLCK = 0x40045431  # _IOW('T', 0x31, int): (un)lock the slave
+
+
 def open_pty() -> tuple[int, str]:
     """A new pty master from the container's /dev/ptmx, and its slave's path."""
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    fcntl.ioctl(master, termios.TIOCSPTLCK, b"\0\0\0\0")
-    return master, os.ptsname(master)
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    except OSError:
+        os.close(master)
+        raise
+    return master, f"/dev/pts/{number}"
 
 
 def open_peer(master: int) -> int:
