@@ -366,6 +366,18 @@ def spec(ctx: click.Context, args: tuple[str, ...], bundle: str, rootless: bool)
         f.write(text)
 
 
+@cli.command()
+@click.argument("args", nargs=-1, metavar="")
+@click.pass_context
+def features(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Print the runtime-spec features document (what this build and host support)."""
+    _check_args(ctx, args, exact=0)
+    from pyoci.features import features as features_document
+
+    # as runc prints it: 4-space indent, one trailing newline
+    click.echo(json.dumps(features_document(), indent=4))
+
+
 def _no_systemd_cgroup(ctx: click.Context) -> None:
     if ctx.obj.systemd_cgroup:
         raise click.ClickException("systemd cgroup driver is not supported")

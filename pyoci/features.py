@@ -4,7 +4,7 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from itertools import chain
 
-from pyoci import rootfs
+from pyoci import rootfs, seccomp
 from pyoci.namespaces import NAMESPACES
 from pyoci.spec import OCI_VERSION
 
@@ -26,29 +26,56 @@ CAPABILITIES = (
     "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 )
 
-SECCOMP_ACTIONS = (
-    "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",
-)
+# Straight from the seccomp compiler, so features never claims what it cannot do.
+SECCOMP_ACTIONS = tuple(sorted(seccomp.ACTIONS))
+SECCOMP_OPERATORS = tuple(sorted(seccomp.OPERATORS))
+SECCOMP_ARCHS = tuple(sorted(seccomp.ARCHES))
+SECCOMP_FLAGS = tuple(seccomp.FLAGS)
 
-SECCOMP_OPERATORS = (
-    "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
-    "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE",
-)
+# seccomp(2) numbers, to ask the kernel which filter flags it accepts.
+_NR_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "ppc64le": 358, "s390x": 348}
+_SECCOMP_SET_MODE_FILTER = 1
+_EFAULT = 14
 
-# The architectures pyseccomp can name.
-SECCOMP_ARCHS = (
-    "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",
-    "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
-    "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64",
-    "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390", "SCMP_ARCH_S390X",
-    "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64",
-)
 
-# The filter flags pyseccomp has attributes for (CTL_TSYNC, CTL_SSB, CTL_LOG).
-SECCOMP_FLAGS = (
-    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG",
-)
+def _supported_seccomp_flags() -> list[str]:
+    """The filter flags this kernel accepts, probed as libseccomp does.
+
+    seccomp(SECCOMP_SET_MODE_FILTER, flag, NULL) fails with EFAULT (reading the NULL
+    program) when the kernel knows the flag, EINVAL when it does not.
+    WAIT_KILLABLE_RECV only exists together with NEW_LISTENER, so it is probed with it.
+    """
+    nr = _NR_SECCOMP.get(os.uname().machine)
+    if nr is None:
+        return list(SECCOMP_FLAGS)
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    supported = []
+    for name, flag in seccomp.FLAGS.items():
+        if flag == seccomp.FLAG_WAIT_KILLABLE_RECV:
+            flag |= seccomp.FLAG_NEW_LISTENER
+        ret = libc.syscall(ctypes.c_long(nr), ctypes.c_long(_SECCOMP_SET_MODE_FILTER),
+                           ctypes.c_long(flag), ctypes.c_void_p(None))
+        if ret == -1 and ctypes.get_errno() == _EFAULT:
+            supported.append(name)
+    return supported
+
+
+def _libseccomp_version() -> str | None:
+    import ctypes
+
+    class _Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    try:
+        func = ctypes.CDLL("libseccomp.so.2").seccomp_version
+    except (OSError, AttributeError):
+        return None
+    func.restype = ctypes.POINTER(_Version)
+    func.argtypes = []
+    ver = func().contents
+    return f"{ver.major}.{ver.minor}.{ver.micro}"
 
 
 def _known_capabilities() -> list[str]:
@@ -78,6 +105,13 @@ def _mount_options() -> list[str]:
 
 def features() -> dict:
     """Return the features document; LSM support follows whether the host has the LSM."""
+    annotations = {
+        "org.opencontainers.runc.checkpoint.enabled": "false",
+        "io.github.pyoci.version": _pyoci_version(),
+    }
+    libseccomp = _libseccomp_version()
+    if libseccomp:
+        annotations["io.github.seccomp.libseccomp.version"] = libseccomp
     return {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION,
@@ -94,16 +128,12 @@ def features() -> dict:
                 "operators": list(SECCOMP_OPERATORS),
                 "archs": list(SECCOMP_ARCHS),
                 "knownFlags": list(SECCOMP_FLAGS),
-                # Every kernel pyoci targets (>= 4.17) accepts all three.
-                "supportedFlags": list(SECCOMP_FLAGS),
+                "supportedFlags": _supported_seccomp_flags(),
             },
             "apparmor": {"enabled": os.path.exists("/sys/kernel/security/apparmor")},
             "selinux": {"enabled": os.path.exists("/sys/fs/selinux/enforce")},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
         },
-        "annotations": {
-            "org.opencontainers.runc.checkpoint.enabled": "false",
-            "io.github.pyoci.version": _pyoci_version(),
-        },
+        "annotations": annotations,
     }
