@@ -219,6 +219,7 @@ def _hook_state(ctx: InitContext, status: str) -> dict:
 
 def _wait_for_start_and_exec(ctx: InitContext) -> None:
     """Block until ``start`` opens the fifo; report through it, then exec."""
+    _die_on_signals()
     try:
         fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
@@ -239,3 +240,29 @@ def _wait_for_start_and_exec(ctx: InitContext) -> None:
         msg = str(e) if isinstance(e, PyociError) else f"exec {proc['args'][0]}: {e}"
         os.write(fifo, b"E" + msg.encode())
         os._exit(1)
+
+
+# Signals whose default action ends a process. Init is PID 1 of its namespace, where the
+# kernel drops a signal that has no handler (but KILL/STOP sent from outside), so without
+# these a created container would ignore `kill <id> TERM`; runc's Go init exits on them.
+# exec resets handled signals to their defaults, so the user's program is unaffected.
+_TERMINATING = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",
+                "SIGFPE", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM",
+                "SIGSTKFLT", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGIO", "SIGPWR",
+                "SIGSYS")
+
+
+def _die_on_signals() -> None:
+    """While created, exit on any signal that would end an ordinary process."""
+    import signal
+
+    def die(signum: int, _frame: object) -> None:
+        os._exit(128 + signum)
+
+    sigs = [getattr(signal, name) for name in _TERMINATING if hasattr(signal, name)]
+    sigs += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+    for sig in sigs:
+        try:
+            signal.signal(sig, die)
+        except (OSError, ValueError):
+            pass

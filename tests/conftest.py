@@ -40,8 +40,9 @@ teardown naming what leaked) if anything is left that was not there before it:
 * processes: the test process's descendants, processes whose command line mentions the
   test's bundle or state root, and processes in another mount namespace whose root is
   the test's bundle rootfs (the container processes);
-* cgroup directories under /sys/fs/cgroup (to depth 5) named ``*pyoci*`` or after a
-  container id the test created.
+* cgroup directories under /sys/fs/cgroup (to depth 5) named after a container id the
+  test created (or ``cid``, ``cid-*``), or ``*pyoci*`` unless named like another test's
+  ``cid`` (sessions running tests at once must not report or remove each other's).
 
 What leaked is then cleaned up so the next test starts clean: leaked processes found
 above get SIGKILL (by PID, checked against their start time; nothing else is signalled),
@@ -77,6 +78,8 @@ SETTLE_SECONDS = 5.0
 INTEGRATION_FIXTURES = ("root", "bundle", "new_bundle", "pyoci", "cid")
 # Any test directory made by this conftest, ours or another session's.
 TEST_PATH_RE = re.compile(r"/pyoci-(?:test|bundle|rootfs)-[A-Za-z0-9_]+")
+# A container id made by the ``cid`` fixture (this test's or another's).
+CID_RE = re.compile(r"pyoci-t-[0-9a-f]{8}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -454,9 +457,17 @@ class LeakContext:
         out = []
         for d in _cgroup_dirs() - self.before.cgroups:
             name = os.path.basename(d)
-            if "pyoci" in name or name in self.ids:
+            if self._owns_cgroup_name(name):
                 out.append(d)
         return sorted(out)
+
+    def _owns_cgroup_name(self, name: str) -> bool:
+        """Named after one of our container ids (``cid``, ``cid-2``, ...), or mentioning
+        pyoci without being another test's id: another session may be running tests at
+        the same time, and its containers' cgroups are none of ours to report or remove."""
+        if name in self.ids or any(name.startswith(i + "-") for i in self.ids):
+            return True
+        return "pyoci" in name and not CID_RE.match(name)
 
     def _state_entries(self) -> list[str]:
         if not self.root or not os.path.isdir(self.root):
@@ -631,8 +642,10 @@ def bundle(new_bundle) -> str:
 
 
 @pytest.fixture
-def cid() -> str:
-    return f"pyoci-t-{secrets.token_hex(4)}"
+def cid(_leak_check) -> str:
+    c = f"pyoci-t-{secrets.token_hex(4)}"
+    _leak_check.ids.add(c)  # also when the test creates it through the Python API
+    return c
 
 
 class PyociRunner:

@@ -257,6 +257,25 @@ def test_kill_created_container(pyoci, bundle, cid, base_config, write_config):
     pyoci("delete", cid, check=True)
 
 
+def test_kill_created_container_with_sigterm(pyoci, bundle, cid, base_config, write_config):
+    """A created container ends on TERM (as runc's does), although its init is PID 1."""
+    cfg = base_config(["sh", "-c", "touch /out/ran"])
+    host = shared_dir(bundle, cfg)
+    write_config(bundle, cfg)
+    for sig in ("TERM", "INT", "HUP"):
+        pyoci("create", "--bundle", bundle, cid, check=True)
+        pyoci("kill", cid, sig, check=True)
+        assert wait_status(pyoci, cid, "stopped")["pid"] == 0
+        pyoci("delete", cid, check=True)
+    # a signal that ends nothing by default leaves it waiting
+    pyoci("create", "--bundle", bundle, cid, check=True)
+    pyoci("kill", cid, "WINCH", check=True)
+    time.sleep(0.2)
+    assert state(pyoci, cid)["status"] == "created"
+    pyoci("delete", "--force", cid, check=True)
+    assert not os.path.exists(os.path.join(host, "ran"))
+
+
 def test_kill_stopped_fails(pyoci, bundle, cid):
     pyoci("create", "--bundle", bundle, cid, check=True)
     pyoci("start", cid, check=True)
