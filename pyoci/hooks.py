@@ -54,6 +54,10 @@ def _run_one(hook: dict, payload: bytes, kind: str) -> None:
     except BrokenPipeError:
         out, err = b"", b""
         proc.wait()
+    except BaseException:  # interrupted (create got SIGTERM): leave no hook running
+        proc.kill()
+        proc.wait()
+        raise
     if proc.returncode != 0:
         detail = (err or out).decode(errors="replace").strip().splitlines()
         why = f"exit status {proc.returncode}" if proc.returncode > 0 else \

@@ -45,13 +45,55 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
         raise ContainerExists() from None
     builder = _Builder(container, config, bundle, cgroup)
     builder.security = sec
-    try:
-        builder.build(console_socket, no_pivot, preserve_fds, not no_new_keyring)
-        builder.save(pid_file)
-    except BaseException:
-        builder.abort()
-        raise
+    builder.dir_stat = os.stat(container.dir)
+    with _SignalGuard() as guard:
+        try:
+            builder.build(console_socket, no_pivot, preserve_fds, not no_new_keyring)
+            builder.save(pid_file)
+        except BaseException as e:
+            guard.armed = False  # a second TERM must not cut the clean-up short
+            deleted = not builder.owns_dir()
+            builder.abort()
+            if deleted and isinstance(e, OSError):
+                raise PyociError(f"container {container.id} was deleted while it was being "
+                                 "created") from None
+            raise
+        finally:
+            builder.close()
     return container
+
+
+class _SignalGuard:
+    """Turn SIGTERM/SIGHUP/SIGINT/SIGQUIT during create into an exception.
+
+    Their default action would end the runtime half-way, leaving a state directory, a
+    cgroup and perhaps the container's init behind; as an exception they unwind through
+    the builder's abort like any other failure. Only in the main thread (where Python
+    runs handlers), so a library caller's threads are left alone.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.saved: dict[int, object] = {}
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        if self.armed:
+            self.armed = False
+            raise PyociError(f"create interrupted by {signal.Signals(signum).name}")
+
+    def __enter__(self) -> _SignalGuard:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.saved[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self.saved.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
 
 
 def _check_supported(config: dict) -> None:
@@ -75,6 +117,8 @@ class _Builder:
         self.rootfs = rootfs_path(config, bundle)
         self.stage1_pid = 0
         self.init_pid = 0
+        self.init_pidfd = -1  # init is not our child: a pidfd, never a PID that may be reused
+        self.dir_stat: os.stat_result | None = None
         self.security: security.Plan | None = None
 
     def build(self, console_socket: str | None, no_pivot: bool, preserve_fds: int,
@@ -140,6 +184,10 @@ class _Builder:
                 channel.send("ok")
             elif kind == "pid":
                 self.init_pid = msg["pid"]
+                try:
+                    self.init_pidfd = os.pidfd_open(self.init_pid)
+                except ProcessLookupError:
+                    pass  # gone already: the channel will say why
             elif kind == "hooks":
                 try:
                     self._apply_resources()
@@ -223,17 +271,35 @@ class _Builder:
                 f.write(str(self.init_pid))
             os.replace(tmp, pid_file)
 
+    def owns_dir(self) -> bool:
+        """Whether <root>/<id> is still the directory this create made (not deleted, nor
+        deleted and made again by another create)."""
+        try:
+            return self.dir_stat is not None and os.path.samestat(
+                self.dir_stat, os.stat(self.container.dir))
+        except FileNotFoundError:
+            return False
+
+    def close(self) -> None:
+        if self.init_pidfd >= 0:
+            os.close(self.init_pidfd)
+            self.init_pidfd = -1
+
     def abort(self) -> None:
         """Undo a failed create: kill what was started, remove what was made."""
-        for pid in (self.init_pid, self.stage1_pid):
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        if self.stage1_pid:  # our child, unreaped: its PID cannot be reused yet
+            try:
+                os.kill(self.stage1_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.init_pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(self.init_pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self._reap_stage1()
-        if self.init_pid:
-            _wait_gone(self.init_pid)
+        if self.init_pidfd >= 0:
+            _wait_pidfd(self.init_pidfd)
         if self.cgroup is not None:
             self.cgroup.abort()
         try:
@@ -241,7 +307,8 @@ class _Builder:
                             self._state("stopped"), "poststop")
         except PyociError as e:
             log.warning("%s", e)
-        st.remove_dir(self.container.dir)
+        if self.owns_dir():
+            st.remove_dir(self.container.dir)
 
 
 def _host_root_ids(config: dict) -> tuple[int, int]:
@@ -291,17 +358,10 @@ def _cgroup_dirs(config: dict, cgroup=None) -> dict[str, str]:
     return own_cgroup_dirs()
 
 
-def _wait_gone(pid: int) -> None:
-    """Wait until ``pid`` has exited (it is not our child, so poll a pidfd)."""
+def _wait_pidfd(fd: int) -> None:
+    """Wait (up to 10 s) until the process behind a pidfd has exited."""
     import select
 
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        select.select([fd], [], [], 10)
-    finally:
-        os.close(fd)
+    select.select([fd], [], [], 10)
 
 

@@ -11,8 +11,10 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 
+import pytest
 from lifecycle_helpers import (
     RFC3339,
     assert_one_line_error,
@@ -171,6 +173,91 @@ def test_pid_file_holds_bare_pid(pyoci, bundle, cid, base_config, write_config):
     assert text.isdigit() and int(text) == state(pyoci, cid2)["pid"]
     pyoci("delete", "--force", cid, check=True)
     pyoci("delete", "--force", cid2, check=True)
+
+
+def _hold_in_create_hook(bundle: str, cfg: dict) -> tuple[str, str]:
+    """Make create wait in a createRuntime hook until the test touches the returned ``go``.
+
+    Returns (in_hook, go): ``in_hook`` appears once create is in the hook.
+    """
+    d = os.path.join(bundle, "hook")
+    os.makedirs(d, exist_ok=True)
+    in_hook, go = os.path.join(d, "in"), os.path.join(d, "go")
+    cfg["hooks"] = {"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", f"touch {in_hook}; while [ ! -e {go} ]; do sleep 0.02; done"],
+        "env": ["PATH=/usr/bin:/bin"],
+        "timeout": 30,
+    }]}
+    return in_hook, go
+
+
+@pyoci_only
+def test_creating_status_and_operations(pyoci, bundle, cid, base_config, write_config):
+    """While create runs, state says "creating"; start, kill and delete refuse it."""
+    cfg = base_config(SLEEP)
+    in_hook, go = _hold_in_create_hook(bundle, cfg)
+    write_config(bundle, cfg)
+    err = tempfile.TemporaryFile()  # not a pipe: the created init holds it open
+    p = pyoci.popen("create", "--bundle", bundle, cid, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_for(lambda: os.path.exists(in_hook), what="create to reach its hook")
+        st = state(pyoci, cid)
+        assert st["status"] == "creating" and st["id"] == cid
+        assert [c["id"] for c in json.loads(pyoci("list", "-f", "json").stdout) or []] in (
+            [], [cid])
+        assert_one_line_error(pyoci("start", cid), "creating")
+        assert_one_line_error(pyoci("kill", cid, "KILL"), "container not running")
+        assert_one_line_error(pyoci("delete", cid), "being created")
+    finally:
+        open(go, "w").close()
+    p.wait(timeout=30)
+    err.seek(0)
+    assert p.returncode == 0, err.read()
+    assert state(pyoci, cid)["status"] == "created"
+    pyoci("delete", "--force", cid, check=True)
+
+
+@pyoci_only
+def test_delete_force_while_creating(pyoci, bundle, cid, base_config, write_config):
+    """delete --force of a container being created: create fails cleanly, nothing left."""
+    cfg = base_config(SLEEP)
+    in_hook, go = _hold_in_create_hook(bundle, cfg)
+    write_config(bundle, cfg)
+    p = pyoci.popen("create", "--bundle", bundle, cid, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: os.path.exists(in_hook), what="create to reach its hook")
+        r = pyoci("delete", "--force", cid)
+        assert r.returncode == 0, r.stderr
+    finally:
+        open(go, "w").close()
+    _, err = p.communicate(timeout=30)
+    assert p.returncode != 0
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [f"container {cid} was deleted while it was being "
+                                        "created"]
+    assert state_entries(pyoci.root) == []
+    assert_one_line_error(pyoci("state", cid), "container does not exist")
+
+
+@pyoci_only
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_create_interrupted_by_signal_leaves_nothing(pyoci, bundle, cid, base_config,
+                                                     write_config, sig):
+    cfg = base_config(SLEEP)
+    in_hook, _go = _hold_in_create_hook(bundle, cfg)
+    write_config(bundle, cfg)
+    p = pyoci.popen("create", "--bundle", bundle, cid, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: os.path.exists(in_hook), what="create to reach its hook")
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode != 0
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [f"create interrupted by {sig.name}"]
+    # no state dir; the leak check makes sure no hook, init, mount or cgroup is left
+    assert state_entries(pyoci.root) == []
 
 
 # ---------------------------------------------------------------------------------------
