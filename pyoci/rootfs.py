@@ -280,9 +280,34 @@ def mount_one(root: Rootfs, m: dict, bundle: str, cgroup_paths: dict[str, str],
         elif fstype == "cgroup":
             _mount_cgroup(root, dest, opts, cgroup_paths)
         else:
-            _mount_fs(root, dest, source, fstype, opts)
+            try:
+                _mount_fs(root, dest, source, fstype, opts)
+            except PermissionError:
+                host = USERNS_BIND_FALLBACK.get(fstype)
+                if host is None or not os.path.isdir(host) or not in_user_namespace():
+                    raise
+                # A user namespace may mount sysfs only with a network namespace of its
+                # own, mqueue only with an IPC one: without, bind the host's (as runc).
+                # Recursive (submounts are locked to it), its flags on every submount.
+                opts.flags |= sc.MS_BIND | sc.MS_REC
+                opts.attr_set |= sum(attr for flag, attr in FLAG_ATTRS if opts.flags & flag)
+                _mount_bind(root, dest, host, opts, bundle)
     except OSError as e:
         raise PyociError(f"mount {source or fstype} to {dest}: {e.strerror}") from None
+
+
+USERNS_BIND_FALLBACK = {"sysfs": "/sys", "mqueue": "/dev/mqueue"}
+FLAG_ATTRS = ((sc.MS_RDONLY, sc.MOUNT_ATTR_RDONLY), (sc.MS_NOSUID, sc.MOUNT_ATTR_NOSUID),
+              (sc.MS_NODEV, sc.MOUNT_ATTR_NODEV), (sc.MS_NOEXEC, sc.MOUNT_ATTR_NOEXEC))
+
+
+def in_user_namespace() -> bool:
+    """Is this process in a user namespace other than the initial one?"""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
 
 
 # Mounts below /proc that runc allows (lxcfs emulates these files); anything else there

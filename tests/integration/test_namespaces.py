@@ -67,15 +67,17 @@ def test_every_namespace_type_created(pyoci, bundle, cid, base_config, write_con
 
 
 def test_pid_namespace(pyoci, bundle, cid, base_config, write_config):
-    r = run_sh(pyoci, bundle, cid, base_config(),
-               "echo pid $$; echo ppid $PPID; echo procs $(ls -d /proc/[0-9]* | wc -l)",
-               write_config=write_config)
+    script = ("echo pid $$; echo ppid $PPID;"
+              " for p in /proc/[0-9]*; do echo proc ${p#/proc/} $(cat $p/comm 2>/dev/null); done")
+    r = run_sh(pyoci, bundle, cid, base_config(), script, write_config=write_config)
     lines = r.stdout.splitlines()
     assert "pid 1" in lines, r.stdout
     assert "ppid 0" in lines, r.stdout
-    # sh, its subshell, ls and wc at most: none of the host's processes is visible
-    procs = int(next(line for line in lines if line.startswith("procs ")).split()[1])
-    assert procs <= 4, r.stdout
+    # only the script's own processes (the shell, its $(...) subshells and cat) are there:
+    # none of the host's
+    procs = [line.split()[1:] for line in lines if line.startswith("proc ")]
+    assert ["1", "sh"] in procs, r.stdout
+    assert {p[1] for p in procs if len(p) == 2} <= {"sh", "cat"}, r.stdout
 
 
 def test_network_namespace_only_loopback_and_up(pyoci, bundle, cid, base_config, write_config):
@@ -283,3 +285,23 @@ def test_join_missing_namespace_path_fails(pyoci, bundle, cid, base_config, writ
     assert r.returncode != 0
     assert "does-not-exist" in r.stderr or "no such file" in r.stderr.lower(), r.stderr
     assert os.listdir(root) == []
+
+
+def test_user_namespace_without_network_namespace_binds_sys(pyoci, bundle, cid, base_config,
+                                                            write_config):
+    """sysfs can only be mounted in a user namespace that owns a network namespace: with
+    the host's network, the host's /sys is bound instead, read-only down to every
+    submount."""
+    cfg = userns_config(base_config())
+    cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"]
+                                  if ns["type"] != "network"]
+    chown_bundle_for_userns(bundle)
+    r = run_sh(pyoci, bundle, cid, cfg,
+               "echo '=== net'; ls /sys/class/net; echo '=== mi'; cat /proc/self/mountinfo",
+               write_config=write_config)
+    assert sorted(section(r.stdout, "net").split()) == sorted(os.listdir("/sys/class/net"))
+    sys_mounts = [line for line in section(r.stdout, "mi").splitlines()
+                  if line.split()[4] == "/sys" or line.split()[4].startswith("/sys/")]
+    assert sys_mounts, r.stdout
+    for line in sys_mounts:
+        assert "ro" in line.split()[5].split(","), f"writable under /sys: {line}"
