@@ -11,7 +11,7 @@ import os
 import secrets
 import time
 
-from client_harness import CTR_IMAGE, cgroup_dirs, wait_until, xfail_pyoci
+from client_harness import CTR_IMAGE, cgroup_dirs, wait_until
 
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
 
@@ -92,8 +92,6 @@ def test_kill_signal_by_name_and_all(ctr):
     _remove(ctr, cid)
 
 
-@xfail_pyoci("issue 5 (terminals): pyoci/tty.py uses termios.TIOCSPTLCK, which Python "
-             "3.11's termios lacks (AttributeError at create with process.terminal)")
 def test_run_tty(ctr):
     s = ctr.pty("run", "--rm", "-t", CTR_IMAGE, _id(), "sh")
     try:

@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from client_harness import IMAGE, cgroup_dirs, wait_until, xfail_pyoci
+from client_harness import IMAGE, cgroup_dirs, wait_until
 
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
 
@@ -76,8 +76,6 @@ def test_detached_ps_exec_stop_rm(podman):
     assert podman.container_ids() == []
 
 
-@xfail_pyoci("issue 5 (terminals): pyoci/tty.py uses termios.TIOCSPTLCK, which Python "
-             "3.11's termios lacks (AttributeError when process.terminal is set)")
 def test_run_tty(podman):
     s = podman.pty("run", "--rm", "-it", IMAGE, "sh")
     try:
@@ -90,8 +88,6 @@ def test_run_tty(podman):
         s.close()
 
 
-@xfail_pyoci("issue 5 (terminals): pyoci/tty.py uses termios.TIOCSPTLCK, which Python "
-             "3.11's termios lacks (AttributeError when process.terminal is set)")
 def test_exec_it(podman):
     _detached(podman, "c-execit")
     s = podman.pty("exec", "-it", "c-execit", "sh")
