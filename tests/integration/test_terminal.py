@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from container_helpers import run_sh, wait_for
+from container_helpers import chown_bundle_for_userns, run_sh, userns_config, wait_for
 
 # --- without a terminal: the caller's fds, passed through --------------------------------
 
@@ -289,3 +289,19 @@ def test_without_preserve_fds_no_extra_fd_is_passed(pyoci, bundle, cid, base_con
     write_config(bundle, base_config(["sleep", "300"]))
     fds = _fds_of_detached(pyoci, bundle, cid)
     assert sorted(fds) == [0, 1, 2], fds
+
+
+def test_terminal_in_a_user_namespace(pyoci, bundle, cid, base_config, write_config,
+                                      console):
+    cfg = userns_config(base_config(["sh", "-c", "tty; stat -c '%t:%T' /dev/console; id -u"]))
+    cfg["process"]["terminal"] = True
+    chown_bundle_for_userns(bundle)
+    write_config(bundle, cfg)
+    pyoci("create", "--bundle", bundle, "--console-socket", console.path, cid, check=True)
+    master = console.wait()[0][1][0]
+    pyoci("start", cid, check=True)
+    text = _read_until(master, b"\r\n0\r\n").decode().replace("\r", "")
+    assert text.split() == ["/dev/pts/0", "88:0", "0"], text
+    wait_for(lambda: json.loads(pyoci("state", cid, check=True).stdout)["status"] == "stopped",
+             20, "the container to exit")
+    pyoci("delete", cid, check=True)
