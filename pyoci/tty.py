@@ -51,15 +51,35 @@ def open_pty() -> tuple[int, str]:
 
 def open_peer(master: int) -> int:
     """The pty's slave as an fd from its master (TIOCGPTPEER): no path lookup that a
-    symlink or mount in the container's /dev/pts could redirect (CVE-2025-52565)."""
+    symlink or mount in the container's /dev/pts could redirect (CVE-2025-52565).
+
+    Where the kernel cannot find the master's devpts (TIOCGPTPEER fails, e.g. ptmx was
+    reached through a bind mount) the slave is opened by path, without following a
+    symlink, and must be exactly the master's peer device.
+    """
     try:
         fd = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as e:
-        raise PyociError(f"cannot open the pty slave: {e.strerror}") from None
+    except OSError:
+        fd = _open_peer_by_path(master)
     st = os.fstat(fd)
     if not stat.S_ISCHR(st.st_mode) or not 136 <= os.major(st.st_rdev) <= 143:
         os.close(fd)
         raise PyociError("the pty slave is not a pseudo-terminal")
+    return fd
+
+
+def _open_peer_by_path(master: int) -> int:
+    index = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    path = f"/dev/pts/{index}"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as e:
+        raise PyociError(f"cannot open the pty slave {path}: {e.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(136 + index // 256,
+                                                                  index % 256):
+        os.close(fd)
+        raise PyociError(f"{path} is not the slave of the container's pty")
     return fd
 
 
