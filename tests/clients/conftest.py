@@ -27,9 +27,11 @@ checks treat it as someone else's):
 Images are built locally from ``/bin/busybox`` (no registry): a rootfs tarball for
 ``podman import`` and a hand-made OCI archive for ``ctr images import``.
 
-Per test, ``podman`` / ``ctr`` fixtures remove whatever the test left (containers,
-tasks, snapshots) even when it fails, then fail the test if the runtime still holds
-state for any container, or a container process is still running.
+podman's storage and image, and the containerd daemon, last for their test module
+(``podman_session``, ``containerd_session``). Per test, the ``podman`` / ``ctr``
+fixtures remove whatever the test left (containers, tasks, snapshots) even when it
+fails, then fail the test if the runtime still holds state for any container, a
+container process is still running, or a conmon / shim outlives its container.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def client_base(busybox_rootfs):
             print(f"clients: left {path} behind: still mounted", file=sys.stderr)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped once test_podman.py is done
 def podman_session(client_base):
     if not shutil.which("podman") or not shutil.which("conmon"):
         pytest.skip("podman/conmon not installed (bash .ci/setup installs them)")
@@ -116,7 +118,7 @@ def podman(podman_session):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped once test_containerd.py is done
 def containerd_session(client_base):
     for tool in ("containerd", "ctr", "containerd-shim-runc-v2"):
         if not shutil.which(tool):
