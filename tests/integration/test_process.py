@@ -6,7 +6,7 @@ import os
 import resource
 
 import pytest
-from container_helpers import mount_at, mountinfo, run_sh, section
+from container_helpers import UNDER_RUNC, mount_at, mountinfo, run_sh, section
 
 SHELL_VARS = {"PWD", "SHLVL", "OLDPWD", "_"}
 
@@ -133,7 +133,8 @@ def test_rlimit_above_hard_limit_fails(pyoci, bundle, cid, base_config, write_co
         pytest.skip("the runtime may raise hard limits here")
     r = pyoci("run", "--bundle", bundle, cid)
     assert r.returncode != 0
-    assert "RLIMIT_NOFILE" in r.stderr, r.stderr
+    if not UNDER_RUNC:  # runc says "rlimit type 7"
+        assert "RLIMIT_NOFILE" in r.stderr, r.stderr
     assert os.listdir(root) == []
 
 
@@ -172,7 +173,7 @@ def test_sysctl_unknown_key_fails(pyoci, bundle, cid, base_config, write_config,
     write_config(bundle, cfg)
     r = pyoci("run", "--bundle", bundle, cid)
     assert r.returncode != 0
-    assert "net.ipv4.no_such_knob" in r.stderr
+    assert "no_such_knob" in r.stderr, r.stderr
     assert os.listdir(root) == []
 
 
