@@ -656,6 +656,50 @@ def test_concurrent_deletes(pyoci, bundle, cid, base_config, write_config):
     assert state_entries(pyoci.root) == []
 
 
+def test_concurrent_creates_of_one_id(pyoci, bundle, cid, base_config, write_config,
+                                      tmp_path):
+    write_config(bundle, base_config(SLEEP))
+    procs = []
+    for i in range(5):
+        err = open(tmp_path / f"err{i}", "w+")  # not a pipe: the created init holds it
+        procs.append((pyoci.popen("create", "--bundle", bundle, cid,
+                                  stdout=subprocess.DEVNULL, stderr=err), err))
+    codes = []
+    for p, err in procs:
+        p.wait(timeout=60)
+        err.seek(0)
+        text = err.read()
+        err.close()
+        codes.append(p.returncode)
+        if p.returncode:
+            assert text.strip() == "container with given ID already exists" or \
+                text.strip().endswith('container with given ID already exists"'), text
+    assert codes.count(0) == 1, codes
+    assert state(pyoci, cid)["status"] == "created"
+    assert state_entries(pyoci.root) == [cid]
+    pyoci("delete", "--force", cid, check=True)
+
+
+def test_concurrent_starts(pyoci, bundle, cid, base_config, write_config):
+    cfg = base_config(["sh", "-c", "echo x >> /out/runs; exec sleep 1000"])
+    host = shared_dir(bundle, cfg)
+    write_config(bundle, cfg)
+    pyoci("create", "--bundle", bundle, cid, check=True)
+    kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    procs = [pyoci.popen("start", cid, **kw) for _ in range(5)]
+    results = [(p.wait(timeout=60), p.communicate()[1]) for p in procs]
+    assert [rc for rc, _ in results].count(0) == 1, results
+    for rc, err in results:
+        if rc:
+            assert "cannot start an already running container" in err, err
+    wait_for(lambda: os.path.exists(os.path.join(host, "runs")), what="the program to run")
+    time.sleep(0.1)
+    with open(os.path.join(host, "runs")) as f:
+        assert f.read() == "x\n", "the program ran more than once"
+    assert state(pyoci, cid)["status"] == "running"
+    pyoci("delete", "--force", cid, check=True)
+
+
 @pyoci_only
 def test_recycled_pid_is_not_the_container(pyoci, bundle, cid):
     """state.json names a live process that is not the container: stopped, never signalled."""
