@@ -47,6 +47,7 @@ class InitContext:
 def stage1(ctx: InitContext) -> None:
     try:
         plan = NamespacePlan(ctx.config)
+        _check_namespaces_for(ctx.config, plan)
         # While still the host's root: in a user namespace, once init is non-dumpable, its
         # /proc files belong to the host's root and container root could not write this.
         process.set_oom_score_adj(ctx.config.get("process") or {})
@@ -81,6 +82,16 @@ def stage1(ctx: InitContext) -> None:
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything must reach the runtime
         _fail(ctx.channel, e)
+
+
+def _check_namespaces_for(config: dict, plan: NamespacePlan) -> None:
+    """Settings that need a namespace of the container's own are refused without one
+    (runc's wording), rather than silently not applied (or applied to the host's)."""
+    for key in ("hostname", "domainname"):
+        if config.get(key) and not plan.has("uts"):
+            raise PyociError(f"unable to set {key} without a private UTS namespace")
+    if config.get("linux", {}).get("timeOffsets") and not plan.creates("time"):
+        raise PyociError("unable to set time offsets without a new time namespace")
 
 
 def _become_userns_root() -> None:

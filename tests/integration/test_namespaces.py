@@ -305,3 +305,24 @@ def test_user_namespace_without_network_namespace_binds_sys(pyoci, bundle, cid, 
     assert sys_mounts, r.stdout
     for line in sys_mounts:
         assert "ro" in line.split()[5].split(","), f"writable under /sys: {line}"
+
+
+@pytest.mark.parametrize("key,value,ns", [("hostname", "h", "uts"), ("domainname", "d", "uts"),
+                                          ("timeOffsets", {"monotonic": {"secs": 1}}, None)])
+def test_setting_without_its_namespace_is_refused(pyoci, bundle, cid, root, base_config,
+                                                  write_config, key, value, ns):
+    """Never silently applied to the host's namespace, nor ignored."""
+    cfg = base_config()
+    cfg.pop("hostname", None)
+    if key == "timeOffsets":
+        cfg["linux"][key] = value
+    else:
+        cfg[key] = value
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != ns]
+    write_config(bundle, cfg)
+    host_name = socket.gethostname()
+    r = pyoci("run", "--bundle", bundle, cid)
+    assert r.returncode != 0
+    assert "namespace" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert os.listdir(root) == []
+    assert socket.gethostname() == host_name
