@@ -338,3 +338,22 @@ def test_successful_commands_print_nothing_extra(pyoci, bundle, cid, base_config
     wait_status(pyoci, cid, "stopped")
     r = pyoci("delete", cid)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
+
+def test_global_and_create_flags_accepted(pyoci, bundle, cid, tmp_path):
+    """runc's flags callers pass routinely are accepted in both forms."""
+    for i, flags in enumerate((["--rootless", "false"], ["--rootless=auto"],
+                               ["--debug", "--log", str(tmp_path / "d.log")])):
+        name = f"{cid}-{i}"
+        r = pyoci(*flags, "run", "--no-new-keyring", "--preserve-fds=0", "--bundle", bundle,
+                  name)
+        assert r.returncode == 0, r.stderr
+        assert state_entries(pyoci.root) == []
+    assert (tmp_path / "d.log").read_text().strip(), "--debug logged nothing"
+
+
+def test_help_is_not_an_error(pyoci):
+    for args in (("--help",), ("-h",), ("create", "--help"), ("kill", "--help")):
+        r = pyoci(*args)
+        assert r.returncode == 0, (args, r.stderr)
+        assert r.stdout.strip()
