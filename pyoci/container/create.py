@@ -69,7 +69,8 @@ class _SignalGuard:
     Their default action would end the runtime half-way, leaving a state directory, a
     cgroup and perhaps the container's init behind; as an exception they unwind through
     the builder's abort like any other failure. Only in the main thread (where Python
-    runs handlers), so a library caller's threads are left alone.
+    runs handlers), and only for signals left at their defaults: a caller with handlers
+    of its own (a foreground ``run`` queues signals for the container) keeps them.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
@@ -88,7 +89,8 @@ class _SignalGuard:
 
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
-                self.saved[sig] = signal.signal(sig, self._handler)
+                if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+                    self.saved[sig] = signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
