@@ -1,10 +1,13 @@
 """Capabilities: the five sets of ``process.capabilities``, applied with python-prctl.
 
 :func:`parse` runs in the runtime, before anything is forked, so that a bad name is a
-one-line error and nothing is left behind: a name no kernel knows is an error, a name
-this kernel lacks (beyond ``/proc/sys/kernel/cap_last_cap``) is ignored with a warning,
-as runc does.  :func:`apply_capabilities` runs in the process that becomes the
-container's (init, or a process joining it with ``exec``):
+one-line error and nothing is left behind: a name no kernel knows is an error; a name
+this kernel lacks (beyond ``/proc/sys/kernel/cap_last_cap``), or one the runtime cannot
+grant because it is outside its own bounding set, is ignored with a warning (as runc
+does, and as the runtime-spec asks: warn, do not fail).
+
+:func:`apply_capabilities` runs in the process that becomes the container's (init, or a
+process joining it with ``exec``):
 
 1. drop from the bounding set everything not in ``bounding`` (needs CAP_SETPCAP, so
    before the user switch);
@@ -122,14 +125,14 @@ def parse(caps: dict | None, where: str = "process.capabilities") -> CapSets:
     if unavailable:
         log.warning("ignoring capabilities the kernel does not support: %s",
                     ", ".join(sorted(unavailable)))
-    # Only the bounding set may name what this process cannot have (it is a limit);
-    # asking for more in the other sets fails in capset(2), as it does with runc.
+    # What the runtime itself may never hold (outside its bounding set) cannot be granted:
+    # the runtime-spec asks for a warning, not a failure ("a restricted environment").
     own = own_bounding()
-    for name in ("effective", "permitted", "inheritable", "ambient"):
-        missing = sorted(sets[name] - own)
-        if missing:
-            raise ConfigError(f"{where}.{name}: {', '.join(CAPABILITIES[c] for c in missing)} "
-                              "not available: not in the runtime's own bounding set")
+    cannot = sorted(set().union(*(sets[n] for n in SETS)) - own)
+    if cannot:
+        log.warning("ignoring capabilities that cannot be granted (not in the runtime's "
+                    "bounding set): %s", ", ".join(CAPABILITIES[c] for c in cannot))
+        sets = {n: v & own for n, v in sets.items()}
     # An ambient capability must be permitted and inheritable or the kernel refuses it.
     ambient = sets["ambient"] & sets["permitted"] & sets["inheritable"]
     dropped = sets["ambient"] - ambient

@@ -115,6 +115,11 @@ def _action(name: object, errno_ret: object, where: str) -> int:
     if name not in ACTIONS:
         raise ConfigError(f"{where}: unknown seccomp action {name!r}")
     base = ACTIONS[name]  # type: ignore[index]
+    if errno_ret is not None and base not in (_ERRNO, _TRACE):
+        # runtime-spec: "When the action doesn't support an errno, the runtime MUST print
+        # and error and fail."
+        raise ConfigError(f"{where}: errnoRet is only supported with SCMP_ACT_ERRNO and "
+                          f"SCMP_ACT_TRACE, not {name}")
     if base in (_ERRNO, _TRACE):
         ret = errno.EPERM if errno_ret is None else errno_ret
         if not isinstance(ret, int) or isinstance(ret, bool) or not 0 <= ret <= 0xFFFF:
@@ -174,11 +179,8 @@ def compile_filter(seccomp: dict | None, where: str = "linux.seccomp") -> Filter
     if default_name == "SCMP_ACT_NOTIFY":
         raise ConfigError(f"{where}.defaultAction: SCMP_ACT_NOTIFY cannot be the default "
                           "action")
-    default = _action(default_name, seccomp.get("defaultErrnoRet"), f"{where}.defaultAction")
-    if seccomp.get("defaultErrnoRet") is not None and default_name not in (
-            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
-        raise ConfigError(f"{where}.defaultErrnoRet: only meaningful with a defaultAction "
-                          f"of SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {default_name}")
+    default = _action(default_name, seccomp.get("defaultErrnoRet"),
+                      f"{where}.defaultErrnoRet")
     try:
         filt = pyseccomp.SyscallFilter(default)
     except OSError as e:
