@@ -324,6 +324,12 @@ def _memory_writes(d: str, res: dict, dry_run: bool) -> list[c.Write]:
     memsw = os.path.join(d, "memory.memsw.limit_in_bytes")
     if mem == -1 and swap == 0 and os.path.exists(memsw):
         swap = -1  # unlimited memory means unlimited swap too
+    if res["memory_check_before_update"] and not dry_run:
+        usage = c.read_int(os.path.join(d, "memory.usage_in_bytes"), -1)
+        for field, limit in (("memory_swap", swap), ("memory", mem)):
+            if limit > 0 and usage >= 0 and limit <= usage:
+                raise CgroupError(f"{FIELDS[field]}: rejecting limit {limit} <= current "
+                                  f"usage {usage} (checkBeforeUpdate)")
     lim = W(FIELDS["memory"], d, "memory.limit_in_bytes", mem)
     sw = W(FIELDS["memory_swap"], d, "memory.memsw.limit_in_bytes", swap)
     out = []
