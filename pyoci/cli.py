@@ -169,6 +169,10 @@ def cli(ctx: click.Context, root: str, log_path: str | None, log_format: str, de
     obj.root = os.path.abspath(root)
     obj.log, obj.log_format, obj.debug = log_path, log_format, debug
     obj.systemd_cgroup, obj.rootless = systemd_cgroup, rootless
+    if rootless != "auto":
+        from pyoci import userns  # what to do with cgroup permission errors, as runc
+
+        userns.ROOTLESS = rootless
     from pyoci import log
 
     log.setup(log_path, log_format, debug)

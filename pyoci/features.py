@@ -4,7 +4,7 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from itertools import chain
 
-from pyoci import rootfs, seccomp
+from pyoci import lsm, rootfs, seccomp
 from pyoci.namespaces import NAMESPACES
 from pyoci.spec import OCI_VERSION
 
@@ -130,8 +130,10 @@ def features() -> dict:
                 "knownFlags": list(SECCOMP_FLAGS),
                 "supportedFlags": _supported_seccomp_flags(),
             },
-            "apparmor": {"enabled": os.path.exists("/sys/kernel/security/apparmor")},
-            "selinux": {"enabled": os.path.exists("/sys/fs/selinux/enforce")},
+            # LSM labels are applied only where the LSM is enabled; elsewhere a label in
+            # the config is an error, as with runc (pyoci.lsm).
+            "apparmor": {"enabled": lsm.apparmor_enabled()},
+            "selinux": {"enabled": lsm.selinux_enabled()},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
         },

@@ -178,9 +178,13 @@ def in_user_namespace() -> bool:
         return False
 
 
-def is_rootless(setting: str = "auto") -> bool:
+ROOTLESS = "auto"  # the --rootless global option (set by the CLI)
+
+
+def is_rootless(setting: str | None = None) -> bool:
     """``--rootless``: true, false, or auto (non-root, or root of a user namespace that
     does not map the whole id space, as runc decides)."""
+    setting = setting or ROOTLESS
     if setting == "true":
         return True
     if setting == "false":

@@ -221,9 +221,10 @@ class _Builder:
         try:
             self.cgroup.create()
         except CgroupError:
-            if os.geteuid() == 0 or _asks_for_limits(self.config):
+            if not userns.is_rootless() or _asks_for_limits(self.config):
                 raise
-            # rootless, cgroups not delegated: run without one, as runc does
+            # rootless (--rootless, auto: not root), cgroups not delegated: run without
+            # one, as runc does
             self.cgroup.abort()
             self.cgroup = None
             return
