@@ -326,3 +326,21 @@ def test_setting_without_its_namespace_is_refused(pyoci, bundle, cid, root, base
     assert "namespace" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert os.listdir(root) == []
     assert socket.gethostname() == host_name
+
+
+def test_join_network_namespace_with_a_new_user_namespace(pyoci, bundle, cid, base_config,
+                                                          write_config):
+    """Namespaces given by path are joined before the user namespace is created: from
+    inside it, the host's could no longer be entered."""
+    with helper_process("unshare", "--net", "sleep", "300") as helper:
+        wait_ns_differs(helper.pid, "net")
+        cfg = userns_config(base_config())
+        for ns in cfg["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = f"/proc/{helper.pid}/ns/net"
+        chown_bundle_for_userns(bundle)
+        r = run_sh(pyoci, bundle, cid, cfg, NS_SCRIPT + "; id -u", write_config=write_config)
+        seen = container_ns(r.stdout)
+        assert seen["net"] == ns_inode(os.readlink(f"/proc/{helper.pid}/ns/net"))
+        assert seen["user"] != host_ns("user")
+        assert r.stdout.splitlines()[-1] == "0"
