@@ -318,9 +318,10 @@ PROC_MOUNT_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/pro
 PROC_SUPER_MAGIC = 0x9FA0
 
 
-def resolved_destination(root: Rootfs, dest: str) -> str:
+def resolved_destination(root: Rootfs, dest: str, _links: int = 0) -> str:
     """Where ``dest`` really is in the rootfs: its longest existing prefix resolved (with
-    the rootfs as root, symlinks followed), then the rest as written."""
+    the rootfs as root, symlinks followed), a dangling symlink after it followed as
+    mkdir_all would, then the rest as written."""
     parts = [p for p in dest.split("/") if p and p != "."]
     base = os.readlink(fd_path(root.fd))
     for i in range(len(parts), -1, -1):
@@ -330,8 +331,12 @@ def resolved_destination(root: Rootfs, dest: str) -> str:
             continue
         try:
             real = os.readlink(fd_path(fd))
+            link = _readlink_at(fd, parts[i]) if i < len(parts) else None
         finally:
             os.close(fd)
+        if link is not None:
+            return resolved_destination(root, _through_link(parts, i, link, dest, _links),
+                                        _links + 1)
         rel = os.path.relpath(real, base)
         inner = "/" if rel == "." else "/" + rel
         return os.path.normpath(os.path.join(inner, *parts[i:]))
