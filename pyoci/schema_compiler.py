@@ -71,6 +71,23 @@ FAMILY_TESTS = {
 }
 
 
+# Patterns compile on first use: most configs exercise one or two of them.
+SEARCHER = '''def _searcher(pattern):
+    """re.search(pattern, string), as jsonschema calls it, compiling pattern on first use."""
+    search = None
+
+    def searcher(string):
+        nonlocal search
+        if search is None:
+            search = re.compile(pattern).search
+        return search(string)
+
+    return searcher
+
+
+'''
+
+
 class CompileError(Exception):
     """The schema uses something this compiler does not implement."""
 
@@ -103,7 +120,7 @@ class Compiler:
             name = f"_{kind.upper()}{len(self.constants)}"
             self.constants[key] = name
             if kind == "re":
-                self.constant_lines.append(f"{name} = re.compile({value!r}).search")
+                self.constant_lines.append(f"{name} = _searcher({value!r})")
             else:  # a frozenset of strings, one a line to stay within the line length
                 items = "".join(f"    {item!r},\n" for item in sorted(value))
                 self.constant_lines.append(f"{name} = frozenset((\n{items}))")
@@ -445,7 +462,8 @@ class Compiler:
             "\n"
             "Regenerate with `python -m pyoci.schema_compiler`.  Sources:\n"
             + "".join(f"    {name}\n" for name in sorted(self.used_documents))
-            + '"""\n\nimport re\n\n'
+            + '"""\n\nimport re\n\n\n'
+            + SEARCHER
         )
         is_valid = (
             "def is_valid(instance):\n"

@@ -18,6 +18,20 @@ Regenerate with `python -m pyoci.schema_compiler`.  Sources:
 
 import re
 
+
+def _searcher(pattern):
+    """re.search(pattern, string), as jsonschema calls it, compiling pattern on first use."""
+    search = None
+
+    def searcher(string):
+        nonlocal search
+        if search is None:
+            search = re.compile(pattern).search
+        return search(string)
+
+    return searcher
+
+
 _ENUM0 = frozenset((
     'IOPRIO_CLASS_BE',
     'IOPRIO_CLASS_IDLE',
@@ -41,10 +55,10 @@ _ENUM2 = frozenset((
     'SCHED_FLAG_UTIL_CLAMP_MAX',
     'SCHED_FLAG_UTIL_CLAMP_MIN',
 ))
-_RE3 = re.compile('^RLIMIT_[A-Z]+$').search
-_RE4 = re.compile('^[0-9, -]*$').search
-_RE5 = re.compile('.{1,}').search
-_RE6 = re.compile('^[1-9][0-9]*[KMG]B$').search
+_RE3 = _searcher('^RLIMIT_[A-Z]+$')
+_RE4 = _searcher('^[0-9, -]*$')
+_RE5 = _searcher('.{1,}')
+_RE6 = _searcher('^[1-9][0-9]*[KMG]B$')
 _ENUM7 = frozenset((
     'private',
     'shared',
@@ -93,7 +107,7 @@ _ENUM10 = frozenset((
     'SCMP_ARCH_X86',
     'SCMP_ARCH_X86_64',
 ))
-_RE11 = re.compile('^MB:[^\\n]*$').search
+_RE11 = _searcher('^MB:[^\\n]*$')
 _ENUM12 = frozenset((
     'MPOL_BIND',
     'MPOL_DEFAULT',
@@ -124,7 +138,7 @@ _ENUM16 = frozenset((
     'inherit',
     'new',
 ))
-_RE17 = re.compile('^[cbup]$').search
+_RE17 = _searcher('^[cbup]$')
 _ENUM18 = frozenset((
     'cgroup',
     'ipc',
