@@ -282,8 +282,6 @@ def test_poststop_hooks_are_invoked_on_delete(pyoci, bundle, cid):
     assert log.order() == ["poststop"]
 
 
-@pytest.mark.xfail(strict=True, reason="pyoci bug: the first failing poststop hook skips the "
-                   "remaining poststop hooks (hooks.run_hooks stops at the first failure)")
 def test_poststop_hook_failure_only_warns_and_the_lifecycle_continues(pyoci, bundle, cid):
     """Lifecycle 13: "If any poststop hook fails, the runtime MUST log a warning, but the
     remaining hooks and lifecycle continue as if the hook had succeeded"."""
