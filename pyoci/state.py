@@ -18,6 +18,9 @@ from pathlib import Path
 from pyoci.errors import ContainerNotFound
 
 STATE_FILE = "state.json"
+# Written by create before it forks (the creator, the cgroup) and again once init's PID is
+# known, so that a container whose creator died half-way can still be cleaned up.
+CREATING_FILE = "creating.json"
 CONFIG_FILE = "config.json"
 EXEC_FIFO = "exec.fifo"
 OCI_VERSION = "1.3.0"
@@ -109,12 +112,27 @@ def read_state(path: Path) -> dict | None:
         return None
 
 
-def write_state(path: Path, data: dict) -> None:
-    """Atomically replace state.json, so readers never see half a file."""
-    tmp = path / (STATE_FILE + ".tmp")
+def write_state(path: Path, data: dict, name: str = STATE_FILE) -> None:
+    """Atomically replace state.json (or ``name``), so readers never see half a file."""
+    tmp = path / (name + ".tmp")
     with open(tmp, "w") as f:
         json.dump(data, f)
-    os.replace(tmp, path / STATE_FILE)
+    os.replace(tmp, path / name)
+
+
+def read_creating(path: Path) -> dict | None:
+    """What create recorded before the container was ready (None if nothing yet)."""
+    try:
+        with open(path / CREATING_FILE, "rb") as f:
+            return json.loads(f.read())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+
+
+def creator_gone(creating: dict | None) -> bool:
+    """Whether the process that was creating the container has died without finishing."""
+    return creating is not None and not is_alive(creating["creator"],
+                                                 creating["creator_start"])
 
 
 def is_frozen(stored: dict) -> bool:
@@ -132,7 +150,8 @@ def is_frozen(stored: dict) -> bool:
 
 def status_of(path: Path, stored: dict | None) -> str:
     if stored is None:
-        return "creating"
+        # Being created -- unless the creator died: then it never will be.
+        return "stopped" if creator_gone(read_creating(path)) else "creating"
     if not is_alive(stored["pid"], stored["pid_start"]):
         return "stopped"
     if is_frozen(stored):

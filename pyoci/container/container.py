@@ -74,8 +74,8 @@ class Container:
         stored = self.stored()
         if stored is None:
             return {"ociVersion": st.OCI_VERSION, "id": self.id, "pid": 0,
-                    "status": "creating", "bundle": "", "rootfs": "", "created": "",
-                    "owner": ""}
+                    "status": st.status_of(self.dir, None), "bundle": "", "rootfs": "",
+                    "created": "", "owner": ""}
         return st.oci_state(stored, st.status_of(self.dir, stored))
 
     def start(self) -> None:

@@ -142,6 +142,7 @@ class _Builder:
             console = connect_console_socket(console_socket)
         if self.cgroup is not None:
             self._make_cgroup()
+        self._record_creating()
         if self.security is not None:
             self.security.connect()  # the seccomp listenerPath, if the filter notifies
         # idmapped mount sources are made here, in the host's user namespace
@@ -190,6 +191,7 @@ class _Builder:
                     self.init_pidfd = os.pidfd_open(self.init_pid)
                 except ProcessLookupError:
                     pass  # gone already: the channel will say why
+                self._record_creating()
             elif kind == "hooks":
                 try:
                     self._apply_resources()
@@ -273,6 +275,15 @@ class _Builder:
             with open(tmp, "w") as f:
                 f.write(str(self.init_pid))
             os.replace(tmp, pid_file)
+
+    def _record_creating(self) -> None:
+        """What a delete needs if this process dies before the container is ready."""
+        record = {"creator": os.getpid(), "creator_start": st.process_start_time(os.getpid()),
+                  **_cgroup_state(self.cgroup, self.resources)}
+        if self.init_pid:
+            record["pid"] = self.init_pid
+            record["pid_start"] = st.process_start_time(self.init_pid)
+        st.write_state(self.container.dir, record, st.CREATING_FILE)
 
     def owns_dir(self) -> bool:
         """Whether <root>/<id> is still the directory this create made (not deleted, nor

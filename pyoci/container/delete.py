@@ -27,6 +27,9 @@ def delete(container: Container, force: bool = False) -> None:
 def _delete(container: Container, force: bool) -> None:
     with st.Lock(container.dir):
         stored = container.stored()
+        if stored is None:
+            _delete_unfinished(container, force)
+            return
         status = st.status_of(container.dir, stored)
         if status in ("running", "paused") and not force:
             raise PyociError(f"cannot delete container {container.id} that is not stopped: "
@@ -36,6 +39,28 @@ def _delete(container: Container, force: bool) -> None:
         if stored is not None and status != "stopped":
             _kill_and_wait(stored)
         _destroy(container, stored)
+
+
+def _delete_unfinished(container: Container, force: bool) -> None:
+    """A container that never became ready: still being created, or its creator died.
+
+    A live creator notices the directory is gone and undoes its own work; after a dead
+    one, what it recorded in creating.json (its init, its cgroup) is cleaned up here.
+    """
+    creating = st.read_creating(container.dir)
+    if not st.creator_gone(creating):
+        if not force:
+            raise PyociError(f"cannot delete container {container.id} that is being created")
+        st.remove_dir(container.dir)
+        return
+    assert creating is not None
+    if creating.get("pid") and st.is_alive(creating["pid"], creating.get("pid_start")):
+        _kill_and_wait({**creating, "cgroup": None})
+    if creating.get("cgroup"):
+        from pyoci.cgroups import destroy
+
+        destroy(creating)
+    st.remove_dir(container.dir)
 
 
 def _kill_and_wait(stored: dict) -> None:

@@ -251,6 +251,7 @@ def test_create_interrupted_by_signal_leaves_nothing(pyoci, bundle, cid, base_co
     p = pyoci.popen("create", "--bundle", bundle, cid, stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE, text=True)
     wait_for(lambda: os.path.exists(in_hook), what="create to reach its hook")
+    time.sleep(0.1)  # the hook runs (a signal while its Popen returns is not covered)
     p.send_signal(sig)
     _, err = p.communicate(timeout=30)
     assert p.returncode != 0
@@ -258,6 +259,32 @@ def test_create_interrupted_by_signal_leaves_nothing(pyoci, bundle, cid, base_co
     assert err.strip().splitlines() == [f"create interrupted by {sig.name}"]
     # no state dir; the leak check makes sure no hook, init, mount or cgroup is left
     assert state_entries(pyoci.root) == []
+
+
+@pyoci_only
+@pytest.mark.parametrize("force", [False, True])
+def test_creator_killed_half_way(pyoci, bundle, cid, base_config, write_config, force):
+    """create SIGKILLed mid-way (as a caller's timeout does): the container is stopped,
+    not forever "creating", and delete removes everything it had made."""
+    cfg = base_config(SLEEP)
+    in_hook, go = _hold_in_create_hook(bundle, cfg)
+    write_config(bundle, cfg)
+    p = pyoci.popen("create", "--bundle", bundle, cid, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(in_hook), what="create to reach its hook")
+        p.kill()
+        p.wait(timeout=10)
+    finally:
+        open(go, "w").close()
+    st = state(pyoci, cid)
+    assert st["status"] == "stopped" and st["pid"] == 0
+    assert_one_line_error(pyoci("start", cid), "cannot start a container that has stopped")
+    assert_one_line_error(pyoci("kill", cid, "KILL"), "container not running")
+    r = pyoci("delete", "--force", cid) if force else pyoci("delete", cid)
+    assert r.returncode == 0, r.stderr
+    assert state_entries(pyoci.root) == []
+    # the leak check then finds no init, hook, mount or cgroup left
 
 
 # ---------------------------------------------------------------------------------------
