@@ -47,6 +47,7 @@ class SignalQueue:
     """
 
     def __init__(self) -> None:
+        global _active
         self.held: list[int] = []
         self.fd, self._w = os.pipe()
         os.set_blocking(self.fd, False)
@@ -60,6 +61,8 @@ class SignalQueue:
                 self._saved[sig] = signal.signal(sig, _noop)
             except (OSError, ValueError):  # glibc's own real-time signals
                 continue
+        _active = self
+        _register_at_fork()
 
     def hold(self, sigs: list[int]) -> None:
         """Keep ``sigs`` for the next :meth:`take` (seen before there was anyone to send
@@ -80,6 +83,16 @@ class SignalQueue:
         return held + list(data)
 
     def close(self) -> None:
+        global _active
+        self._restore_handlers()
+        if self.fd >= 0:
+            os.close(self.fd)
+            os.close(self._w)
+            self.fd = self._w = -1
+        if _active is self:
+            _active = None
+
+    def _restore_handlers(self) -> None:
         for sig, handler in self._saved.items():
             try:
                 signal.signal(sig, handler)  # type: ignore[arg-type]
@@ -88,9 +101,26 @@ class SignalQueue:
         self._saved = {}
         if self.fd >= 0:
             signal.set_wakeup_fd(self._old_wakeup)
-            os.close(self.fd)
-            os.close(self._w)
-            self.fd = self._w = -1
+
+
+# The queue in use, if any: a child forked meanwhile (the container's init, while ``run``
+# creates it) must not swallow signals into our queue; it gets the handlers back.
+_active: SignalQueue | None = None
+_at_fork_registered = False
+
+
+def _after_fork_in_child() -> None:
+    global _active
+    if _active is not None:
+        _active._restore_handlers()
+        _active = None
+
+
+def _register_at_fork() -> None:
+    global _at_fork_registered
+    if not _at_fork_registered:
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _at_fork_registered = True
 
 
 def reset_signals_for_exec() -> None:

@@ -5,7 +5,8 @@ in C forks, makes the process non-dumpable, joins the container's cgroups and na
 and clones; in the new process it returns here, to :func:`start`, with every signal
 blocked.  This process is already inside the container's mount namespace: no module may
 be imported from here on (the host's files are out of reach), so everything used below
-is imported at the top of this module, which the runtime imports before the fork.
+is imported at the top of this module, which the runtime imports before the fork (and
+:mod:`pyoci.tty`, which only a terminal needs, by the runtime when there is one).
 
 :func:`start` applies the process settings (terminal, rlimits, LSM label, user, cwd,
 capabilities, no_new_privs, seccomp), reports ``exec`` over the channel and execs; any
@@ -21,7 +22,7 @@ import os
 import signal
 import socket
 
-from pyoci import console, process, security, syscalls, tty
+from pyoci import console, process, security, syscalls
 from pyoci.errors import PyociError
 
 
@@ -156,6 +157,8 @@ def _setup_console(ctx: ExecContext, proc: dict) -> None:
     """A pty from the container's devpts: master to the console socket, slave our stdio."""
     if ctx.console_socket is None:
         raise PyociError("process.terminal is set but no console socket was given")
+    from pyoci import tty  # already imported by the runtime: no file is read here
+
     master, _ = tty.open_pty()
     # the slave by fd, never by its /dev/pts path, which the container could redirect
     slave = tty.open_peer(master)

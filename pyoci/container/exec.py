@@ -498,9 +498,10 @@ class _Exec:
         winsize = None
         try:
             if proc.get("terminal"):
-                if console_socket:
-                    from pyoci.tty import connect_console_socket
+                # imported here, before the fork: the process needs it in the container
+                from pyoci.tty import connect_console_socket
 
+                if console_socket:
                     console_child = connect_console_socket(console_socket)
                 else:  # a foreground terminal: pyoci receives the master itself
                     self.console_recv, console_child = socket.socketpair(socket.AF_UNIX,

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Benchmark `pyoci exec <id> true` against `runc exec <id> true`: the same bundle (runc's
+# default spec, a busybox rootfs, the process `sleep`), one running container per runtime,
+# each exec joining every namespace and the cgroup of its container.
+#
+#   bash bench/exec.sh                 # 3 warm-up runs, 30 timed runs per runtime
+#   RUNS=100 WARMUP=5 bash bench/exec.sh
+#   WITH_CRUN=1 bash bench/exec.sh     # also time crun (the ratio stays pyoci/runc)
+#   JSON=out.json bash bench/exec.sh   # keep hyperfine's JSON export
+#
+# Needs root, hyperfine, runc (and crun), busybox-static: `bash .ci/setup` installs them.
+# The bundle recipe is bench/run.sh's.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-3}
+PYOCI=${PYOCI:-$REPO/.venv/bin/pyoci}
+RUNC=${RUNC:-runc}
+CRUN=${CRUN:-crun}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "bench: must run as root" >&2
+    exit 1
+fi
+for tool in hyperfine "$RUNC" "$PYOCI"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool not found (bash .ci/setup)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/pyoci-bench-XXXXXX)
+B=$WORK/bundle
+ID=bench-exec-$$
+pairs=("$PYOCI:$WORK/root-pyoci" "$RUNC:$WORK/root-runc")
+if [ "${WITH_CRUN:-0}" = 1 ] && command -v "$CRUN" >/dev/null; then
+    pairs+=("$CRUN:$WORK/root-crun")
+fi
+
+cleanup() {
+    local rt root
+    for pair in "${pairs[@]}"; do
+        rt=${pair%%:*} root=${pair#*:}
+        [ -d "$root/$ID" ] && "$rt" --root "$root" delete --force "$ID" >/dev/null 2>&1 || true
+    done
+    rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+/usr/bin/python3 "$REPO/.ci/make-bundle" "$B"
+"$RUNC" spec --bundle "$B"
+/usr/bin/python3 "$REPO/.ci/make-bundle" "$B" --config-only --args sleep 1000000
+
+names=() cmds=()
+for pair in "${pairs[@]}"; do
+    rt=${pair%%:*} root=${pair#*:}
+    name=$(basename "$rt")
+    mkdir -p "$root"
+    if ! "$rt" --root "$root" run --detach --bundle "$B" "$ID" </dev/null >/dev/null 2>&1; then
+        echo "bench: $name cannot run the bundle" >&2
+        exit 1
+    fi
+    cmd="$rt --root $root exec $ID true </dev/null"
+    # One plain exec first, so a broken runtime fails loudly instead of inside hyperfine.
+    if ! sh -c "$cmd"; then
+        echo "bench: $name cannot exec into its container: $cmd" >&2
+        exit 1
+    fi
+    names+=("$name") cmds+=("$cmd")
+done
+
+json=${JSON:-$WORK/result.json}
+hyperfine_args=(--warmup "$WARMUP" --runs "$RUNS" --export-json "$json")
+for i in "${!cmds[@]}"; do
+    hyperfine_args+=(--command-name "${names[$i]} exec true" "${cmds[$i]}")
+done
+hyperfine "${hyperfine_args[@]}"
+
+/usr/bin/python3 - "$json" <<'PY'
+import json
+import sys
+
+results = json.load(open(sys.argv[1]))["results"]
+mean = {r["command"].split()[0]: r["mean"] for r in results}
+for name, t in mean.items():
+    print(f"{name:6s} mean {t * 1000:8.1f} ms")
+print(f"pyoci exec true vs runc: ratio {mean['pyoci'] / mean['runc']:.2f}x (pyoci/runc)")
+if "crun" in mean:
+    print(f"pyoci exec true vs crun: ratio {mean['pyoci'] / mean['crun']:.2f}x (pyoci/crun)")
+PY
