@@ -110,10 +110,48 @@ def check(config: dict, rootless: bool | None = None) -> None:
     if os.geteuid() != 0:
         for kind, key, maps in (("uid", "uidMappings", uid_maps), ("gid", "gidMappings",
                                                                    gid_maps)):
-            own = os.geteuid() if kind == "uid" else os.getegid()
-            if maps and not _own_only(maps, own) and shutil.which(f"new{kind}map") is None:
-                raise ConfigError(f"linux.{key}: an unprivileged user can only map its own "
-                                  f"{kind} ({own}) without new{kind}map (the uidmap package)")
+            _check_unprivileged(kind, key, maps)
+
+
+def _check_unprivileged(kind: str, key: str, maps: list[tuple[int, int, int]]) -> None:
+    """An unprivileged user maps its own id, and with new{u,g}idmap its subordinate ids."""
+    own = os.geteuid() if kind == "uid" else os.getegid()
+    if not maps or _own_only(maps, own):
+        return
+    if shutil.which(f"new{kind}map") is None:
+        raise ConfigError(f"linux.{key}: an unprivileged user can only map its own {kind} "
+                          f"({own}) without new{kind}map (the uidmap package)")
+    allowed = [(own, 1), *_subordinate_ids(kind)]
+    for i, (_, hid, size) in enumerate(maps):
+        if not any(start <= hid and hid + size <= start + count for start, count in allowed):
+            raise ConfigError(f"linux.{key}[{i}]: host {kind}s {hid}-{hid + size - 1} cannot "
+                              f"be mapped by {kind} {own}: only its own and its "
+                              f"/etc/sub{kind} ranges")
+
+
+def _subordinate_ids(kind: str) -> list[tuple[int, int]]:
+    """The user's ranges in /etc/subuid or /etc/subgid (by name or by number)."""
+    import pwd
+
+    uid = os.geteuid()
+    names = {str(uid)}
+    try:
+        names.add(pwd.getpwuid(uid).pw_name)
+    except KeyError:
+        pass
+    out = []
+    try:
+        with open(f"/etc/sub{kind}") as f:
+            for line in f:
+                fields = line.strip().split(":")
+                if len(fields) == 3 and fields[0] in names:
+                    try:
+                        out.append((int(fields[1]), int(fields[2])))
+                    except ValueError:
+                        continue
+    except OSError:
+        pass
+    return out
 
 
 def _own_only(maps: list[tuple[int, int, int]], own: int) -> bool:

@@ -130,7 +130,12 @@ class _Builder:
         # Not left to the umask: init opens it after switching to process.user, and
         # container root may be another uid on the host (runc chowns it to that uid).
         os.chmod(fifo, 0o622)
-        os.chown(fifo, *_host_root_ids(self.config))
+        try:
+            os.chown(fifo, *_host_root_ids(self.config))
+        except PermissionError:
+            if os.geteuid() == 0:
+                raise
+            # rootless, container root is a subordinate id: 0622 lets it write anyway
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         console = None
         if self.config["process"].get("terminal"):

@@ -254,8 +254,64 @@ def test_rootless_container(unprivileged_user, new_bundle, cid, root, _leak_chec
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(cfg, f)
         r = _as_user(pw, [*py, "run", cid], env, bundle)
-        one_line_error(r, "can only map its own uid")
+        one_line_error(r, "linux.uidMappings")
         assert os.listdir(state_root) == []
+    finally:
+        with contextlib.suppress(Exception):
+            _as_user(pw, [*py, "delete", "--force", cid], env, bundle)
+
+
+def _subids(name: str, path: str) -> tuple[int, int] | None:
+    try:
+        with open(path) as f:
+            for line in f:
+                user, start, count = line.strip().split(":")
+                if user == name:
+                    return int(start), int(count)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def test_rootless_container_with_subordinate_ids(unprivileged_user, new_bundle, cid,
+                                                 _leak_check):
+    """Beyond its own uid, a user maps the subordinate ids /etc/subuid gives it, through
+    newuidmap/newgidmap: a non-root process user inside works."""
+    pw = unprivileged_user
+    sub_u, sub_g = _subids(pw.pw_name, "/etc/subuid"), _subids(pw.pw_name, "/etc/subgid")
+    if not (shutil.which("newuidmap") and sub_u and sub_g):
+        pytest.skip("newuidmap (uidmap package) or /etc/subuid entries missing")
+    bundle = new_bundle()
+    _chown_tree(bundle, pw.pw_uid, pw.pw_gid)
+    xdg = tempfile.mkdtemp(prefix="pyoci-test-xdg-", dir="/tmp")
+    _leak_check.bundles.append(xdg)
+    os.chown(xdg, pw.pw_uid, pw.pw_gid)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "XDG_RUNTIME_DIR": xdg,
+           "PYTHONPATH": REPO}
+    py = [sys.executable, "-m", "pyoci"]
+    with open(os.path.join(bundle, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"]
+                                  if ns["type"] != "network"] + [{"type": "user"}]
+    cfg["linux"].pop("resources", None)
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": pw.pw_uid, "size": 1},
+                                   {"containerID": 1, "hostID": sub_u[0], "size": sub_u[1]}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": pw.pw_gid, "size": 1},
+                                   {"containerID": 1, "hostID": sub_g[0], "size": sub_g[1]}]
+    cfg["mounts"] = [m if m["destination"] != "/sys" else
+                     {"destination": "/sys", "type": "none", "source": "/sys",
+                      "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+                     for m in cfg["mounts"]]
+    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    cfg["process"]["args"] = ["sh", "-c", "id -u; id -g; cat /proc/self/uid_map"]
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    try:
+        out = ok(_as_user(pw, [*py, "run", cid], env, bundle))
+        lines = out.splitlines()
+        assert lines[:2] == ["1000", "1000"]
+        assert [line.split() for line in lines[2:]] == [
+            ["0", str(pw.pw_uid), "1"], ["1", str(sub_u[0]), str(sub_u[1])]]
     finally:
         with contextlib.suppress(Exception):
             _as_user(pw, [*py, "delete", "--force", cid], env, bundle)
