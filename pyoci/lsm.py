@@ -88,9 +88,10 @@ def exec_label(proc: dict) -> tuple[int, bytes] | None:
     return None
 
 
-def mount_data(config: dict, fstype: str, data: list[str]) -> list[str]:
-    """``data`` with the SELinux ``context=`` of ``linux.mountLabel`` where runc adds it."""
+def with_mount_label(config: dict, mount: dict) -> dict:
+    """``mount`` with the SELinux ``context=`` of ``linux.mountLabel`` where runc adds it
+    (tmpfs and mqueue mounts), when SELinux is enabled."""
     label = (config.get("linux") or {}).get("mountLabel")
-    if not label or not selinux_enabled() or fstype not in ("tmpfs", "mqueue"):
-        return data
-    return [*data, f'context="{label}"']
+    if not label or mount.get("type") not in ("tmpfs", "mqueue") or not selinux_enabled():
+        return mount
+    return {**mount, "options": [*(mount.get("options") or []), f'context="{label}"']}
