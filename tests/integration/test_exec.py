@@ -379,3 +379,49 @@ def test_joining_process_is_not_dumpable(pyoci, bundle, cid, base_config, write_
             _, err = p.communicate(timeout=30)
             assert p.returncode == 255 and b"unable to find user someone" in err, err
         pyoci("delete", "--force", cid)
+
+
+# --- more of the process: seccomp, arguments, a container being created -----------------
+
+
+def test_seccomp_filter_of_the_container(pyoci, bundle, cid, base_config, write_config):
+    """The container's seccomp filter applies to exec'd processes too (the default-like
+    allow-list profile; mkdir gets the configured errno)."""
+    import errno
+
+    from seccomp_profiles import default_profile
+
+    cfg = base_config(SLEEPER)
+    prof = default_profile()
+    prof["syscalls"].insert(0, {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                "errnoRet": errno.EADDRNOTAVAIL})
+    cfg["linux"]["seccomp"] = prof
+    start_container(pyoci, bundle, cid, cfg, write_config)
+    try:
+        r = pyoci("exec", cid, "sh", "-c", "grep -E '^Seccomp:' /proc/self/status; "
+                  "mkdir /tmp/x 2>&1; echo mkdir=$?; hostname other 2>&1; echo hostname=$?")
+        assert r.returncode == 0, r.stderr
+        assert "Seccomp:\t2" in r.stdout
+        assert os.strerror(errno.EADDRNOTAVAIL) in r.stdout and "mkdir=1" in r.stdout
+        assert "hostname=1" in r.stdout  # sethostname is not in the allow-list
+    finally:
+        pyoci("delete", "--force", cid)
+
+
+def test_command_options_are_the_commands(pyoci, running):
+    """Everything after the container id is the command, dashes included."""
+    r = pyoci("exec", running["id"], "ls", "-1", "-d", "/tmp", "/etc")
+    assert (r.returncode, r.stdout) == (0, "/etc\n/tmp\n"), r.stderr
+    r = pyoci("exec", running["id"], "sh", "-c", 'echo "$@"', "sh", "--help", "-t")
+    assert r.stdout == "--help -t\n"
+
+
+@pyoci_only
+def test_exec_into_container_being_created(pyoci, root):
+    """A container directory without state.json yet is one whose create is under way."""
+    os.mkdir(os.path.join(root, "being-made"), 0o711)
+    try:
+        r = pyoci("exec", "being-made", "true")
+        one_line_error(r, "cannot exec in a container that is being created")
+    finally:
+        os.rmdir(os.path.join(root, "being-made"))
