@@ -22,6 +22,7 @@ import select
 import signal
 import struct
 import termios
+import time
 
 # Never forwarded: uncatchable, or our own business (SIGCHLD: children; SIGWINCH: the pty).
 NOT_FORWARDED = frozenset({signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGWINCH})
@@ -205,7 +206,10 @@ class Terminal:
                     | termios.IEXTEN)
         raw[6][termios.VMIN] = 1
         raw[6][termios.VTIME] = 0
-        termios.tcsetattr(self.stdin, termios.TCSANOW, raw)
+        try:
+            termios.tcsetattr(self.stdin, termios.TCSANOW, raw)
+        except termios.error:  # e.g. EINTR from SIGTTOU: we run in the background
+            self._saved_attrs = None
 
     def restore(self) -> None:
         if self._saved_attrs is not None:
@@ -247,9 +251,20 @@ class Terminal:
             data = b""
         if not data:
             self.stdin_open = False
+            if not os.isatty(self.stdin):
+                # piped input ended: end it for the container's terminal too (^D)
+                self._pending += self._eof_char()
+                self._flush_pending()
             return
         self._pending += data
         self._flush_pending()
+
+    def _eof_char(self) -> bytes:
+        try:
+            eof = termios.tcgetattr(self.master)[6][termios.VEOF]
+        except (termios.error, OSError):
+            return b"\x04"
+        return eof if isinstance(eof, bytes) else bytes([eof])
 
     def _flush_pending(self) -> None:
         while self._pending and self.master_open:
@@ -281,8 +296,6 @@ class Terminal:
     def drain(self) -> None:
         """After the process exited: copy out what it wrote, until the pty is closed
         or quiet (another process of the container may hold the slave open)."""
-        import time
-
         deadline = time.monotonic() + DRAIN_MAX_SECONDS
         while self.master_open and time.monotonic() < deadline:
             ready, _, _ = select.select([self.master], [], [], DRAIN_IDLE_SECONDS)

@@ -28,6 +28,7 @@ import select
 import signal
 import socket
 import struct
+import sys
 
 from pyoci import exec_init, security, syscalls
 from pyoci import state as st
@@ -59,6 +60,7 @@ def exec_process(container_id: str, root: str, args: tuple[str, ...] | list[str]
                  preserve_fds: int = 0, cgroups: tuple[str, ...] = (),
                  ignore_paused: bool = False) -> int:
     """Run a process in the container; its exit code (0 when detached)."""
+    _check_single_threaded()
     listen_fds = _listen_fds()
     _check_passed_fds(3 + listen_fds + preserve_fds)
     sub_cgroups = parse_sub_cgroups(cgroups)
@@ -274,6 +276,15 @@ def _check_status(container: Container, stored: dict | None, ignore_paused: bool
 def _load_config(container: Container) -> dict:
     with open(container.dir / st.CONFIG_FILE, "rb") as f:
         return json.loads(f.read())
+
+
+def _check_single_threaded() -> None:
+    """The new process is cloned from a fork of this one and runs Python code before it
+    execs: a lock another thread held at fork time would be held there forever."""
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        raise ExecError("exec must be called from a single-threaded process "
+                        f"({threading.active_count()} threads are running)")
 
 
 def _listen_fds() -> int:

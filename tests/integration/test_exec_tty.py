@@ -173,3 +173,11 @@ def test_exec_tty_console_size_from_process_json(pyoci, running, console, tmp_pa
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_exec_tty_piped_input_ends_with_eof(pyoci, running):
+    """-t with piped input: when the input ends the container's terminal reads EOF (^D),
+    so an interactive shell exits instead of waiting forever."""
+    r = pyoci("exec", "-t", running["id"], "sh", input="echo hi-$((2+2))\n", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "hi-4" in r.stdout
