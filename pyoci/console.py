@@ -33,6 +33,8 @@ NOT_CAUGHT = frozenset({signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.S
 # (a background process of the container holding it): output that was already written.
 DRAIN_IDLE_SECONDS = 0.1
 DRAIN_MAX_SECONDS = 2.0
+# Piped input to a terminal: its end is passed on once the program was quiet this long.
+EOF_IDLE_SECONDS = 0.2
 _WINSIZE = struct.Struct("HHHH")
 
 
@@ -184,6 +186,7 @@ class Terminal:
         self.stdin_open = True
         self.master_open = True
         self._pending = b""  # read from stdin, not yet written to the master
+        self._eof_due: float | None = None  # when to send the terminal's EOF character
         self._saved_attrs: list | None = None
         os.set_blocking(master, False)
 
@@ -252,9 +255,10 @@ class Terminal:
         if not data:
             self.stdin_open = False
             if not os.isatty(self.stdin):
-                # piped input ended: end it for the container's terminal too (^D)
-                self._pending += self._eof_char()
-                self._flush_pending()
+                # Piped input ended: end it for the container's terminal too (^D), once
+                # the program is quiet: written at once it could arrive before the
+                # program set its terminal modes, and be lost in the switch.
+                self._eof_due = time.monotonic() + EOF_IDLE_SECONDS
             return
         self._pending += data
         self._flush_pending()
@@ -291,7 +295,21 @@ class Terminal:
             self.master_open = False
             return False
         _write_all(self.stdout, data)
+        if self._eof_due is not None:
+            self._eof_due = time.monotonic() + EOF_IDLE_SECONDS
         return True
+
+    def timeout(self) -> int | None:
+        """Milliseconds the poll loop may sleep before :meth:`tick` has work."""
+        if self._eof_due is None:
+            return None
+        return max(0, int((self._eof_due - time.monotonic()) * 1000) + 1)
+
+    def tick(self) -> None:
+        if self._eof_due is not None and time.monotonic() >= self._eof_due:
+            self._eof_due = None
+            self._pending += self._eof_char()
+            self._flush_pending()
 
     def drain(self) -> None:
         """After the process exited: copy out what it wrote, until the pty is closed
@@ -340,7 +358,7 @@ def wait_foreground(pid: int, signals: SignalQueue, terminal: Terminal | None = 
             poller.register(pidfd, select.POLLIN)
             if terminal is not None:
                 terminal.register(poller)
-            for fd, events in poller.poll():
+            for fd, events in poller.poll(terminal.timeout() if terminal else None):
                 if fd == signals.fd:
                     for sig in signals.take():
                         status = _on_signal(sig, pid, terminal, reap_orphans, status)
@@ -348,6 +366,8 @@ def wait_foreground(pid: int, signals: SignalQueue, terminal: Terminal | None = 
                     status = _reap(pid, status)
                 elif terminal is not None:
                     terminal.handle(fd, events)
+            if terminal is not None:
+                terminal.tick()
         if terminal is not None:
             terminal.drain()
     finally:
