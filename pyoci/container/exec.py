@@ -413,6 +413,27 @@ def _with_sub(dirs: list[tuple[frozenset, str]], subs: dict[str, str]
     return out
 
 
+def _v2_leaf(directory: str, pid: int) -> str:
+    """A cgroup v2 directory that can take a process: ``directory`` unless it delegates
+    controllers to children (then a write is EBUSY: "no internal processes"), as when the
+    container runs systemd; then the cgroup init itself is in now, as runc does."""
+    try:
+        with open(os.path.join(directory, "cgroup.subtree_control")) as f:
+            if not f.read().strip():
+                return directory
+    except OSError:
+        return directory
+    path = _proc_cgroups(str(pid)).get("")
+    if not path:
+        return directory
+    for opts, mroot, mountpoint in _cgroup_mounts():
+        if opts is None and (mroot == "/" or path == mroot or path.startswith(mroot + "/")):
+            inner = os.path.normpath(mountpoint + (path[len(mroot):] if mroot != "/" else path))
+            if inner.startswith(directory.rstrip("/") + "/"):  # only below the container's
+                return inner
+    return directory
+
+
 def write_pid_file(path: str, pid: int) -> None:
     """The pid as a bare number, replaced atomically: a reader never sees half of it."""
     path = os.path.abspath(path)
@@ -467,6 +488,8 @@ class _Exec:
             dirs = cgroup_dirs(stored, pid, want_all=bool(subs))
             if subs:
                 dirs = _with_sub(dirs, subs)
+            else:
+                dirs = [(ctrls, _v2_leaf(d, pid) if not ctrls else d) for ctrls, d in dirs]
             for _, d in dirs:
                 path = os.path.join(d, "cgroup.procs")
                 try:
