@@ -197,9 +197,6 @@ def test_create_hook_failure_is_an_error_and_destroys_the_container(pyoci, bundl
     assert log.ran("poststop"), "the lifecycle did not continue to the poststop hooks"
 
 
-@pytest.mark.xfail(strict=True, reason="pyoci bug: after a failing startContainer or poststart "
-                   "hook, start leaves the stopped container for a later delete: it is not "
-                   "destroyed and the poststop hooks do not run (lifecycle steps 12-13)")
 @pytest.mark.parametrize("kind", START_HOOKS)
 def test_start_hook_failure_is_an_error_and_destroys_the_container(pyoci, bundle, cid, kind):
     """Lifecycle 7, 9: "If any startContainer / poststart hook fails, the runtime MUST

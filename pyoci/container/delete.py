@@ -63,9 +63,29 @@ def _delete_unfinished(container: Container, force: bool) -> None:
     st.remove_dir(container.dir)
 
 
+def stop_and_destroy(container: Container, stored: dict) -> None:
+    """For a start that failed: the spec's "stop the container, and continue the lifecycle
+    at step 12" -- kill what is left, undo create (the cgroup), run the poststop hooks.
+
+    The state directory stays, as a stopped container marked destroyed, so that the
+    `delete` callers send next (as after runc) succeeds without running poststop again.
+    The caller holds the container's lock.
+    """
+    _kill_and_wait(stored)
+    if stored.get("cgroup"):
+        from pyoci.cgroups import destroy
+
+        destroy(stored)
+    stored = {**stored, "cgroup": None, "freezer": None, "destroyed": True}
+    st.write_state(container.dir, stored)
+    _run_poststop(_read_config(container), stored)
+
+
 def _kill_and_wait(stored: dict) -> None:
     import os
 
+    if not stored.get("cgroup") and not st.is_alive(stored["pid"], stored["pid_start"]):
+        return  # init is gone, and its PID may be another process's by now
     pids = container_pids(stored)
     fds = []
     for pid in pids:
@@ -83,19 +103,28 @@ def _kill_and_wait(stored: dict) -> None:
 
 
 def _destroy(container: Container, stored: dict | None) -> None:
-    config = {}
-    try:
-        with open(container.dir / st.CONFIG_FILE, "rb") as f:
-            config = json.loads(f.read())
-    except FileNotFoundError:
-        pass
+    config = _read_config(container)
     if stored is not None and stored.get("cgroup"):
         from pyoci.cgroups import destroy
 
         destroy(stored)  # kills what lingers in it, retries rmdir while busy
     st.remove_dir(container.dir)
+    if stored is not None and not stored.get("destroyed"):
+        _run_poststop(config, stored)
+
+
+def _read_config(container: Container) -> dict:
+    try:
+        with open(container.dir / st.CONFIG_FILE, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        return {}
+
+
+def _run_poststop(config: dict, stored: dict) -> None:
+    """Run the poststop hooks; a failing one is only a warning (lifecycle step 13)."""
     poststop = config.get("hooks", {}).get("poststop")
-    if poststop and stored is not None:
+    if poststop:
         from pyoci.hooks import run_hooks
 
         try:

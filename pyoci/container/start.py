@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import select
-import signal
 
 from pyoci import state as st
 from pyoci.container.container import Container
@@ -35,12 +34,22 @@ def start(container: Container) -> None:
         if report.startswith(b"0E"):  # the final exec step failed after init's "0"
             report = report[1:]
         if report != b"0":
+            _stop_and_destroy(container, stored)
             raise PyociError(report[1:].decode(errors="replace") if report.startswith(b"E")
                              else "container init exited before exec")
         config = _load_config(container)
         poststart = config.get("hooks", {}).get("poststart")
         if poststart:
-            _run_poststart(container, stored, config, poststart)
+            _run_poststart(container, stored, poststart)
+
+
+def _stop_and_destroy(container: Container, stored: dict) -> None:
+    """A start that failed (a startContainer or poststart hook, the exec): the spec has the
+    runtime stop the container and continue at lifecycle step 12, destroying it and running
+    the poststop hooks. A later `delete` then finds nothing, which callers accept."""
+    from pyoci.container.delete import stop_and_destroy
+
+    stop_and_destroy(container, stored)
 
 
 def _release_init(container: Container, stored: dict) -> bytes:
@@ -68,16 +77,13 @@ def _load_config(container: Container) -> dict:
         return json.loads(f.read())
 
 
-def _run_poststart(container: Container, stored: dict, config: dict, poststart: list) -> None:
-    """A failing poststart hook stops the container, as the spec requires."""
+def _run_poststart(container: Container, stored: dict, poststart: list) -> None:
+    """A failing poststart hook stops and destroys the container, as the spec requires."""
     from pyoci.hooks import run_hooks
 
     state = st.oci_state(stored, "running")
     try:
         run_hooks(poststart, state, "poststart")
     except PyociError:
-        try:
-            os.kill(stored["pid"], signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _stop_and_destroy(container, stored)
         raise
