@@ -117,7 +117,7 @@ def test_absolute_cgroups_path_is_relative_to_the_mount_point(pyoci, bundle, cid
         pytest.skip("no absolute path is below this process's cgroup in every hierarchy")
     if V2:
         base = os.path.dirname(base) if base != "/" else base
-    path = os.path.normpath(f"{base}/{name}/{cid}")
+    path = os.path.normpath("/" + f"{base}/{name}/{cid}".lstrip("/"))
     for h in hs:
         d = os.path.normpath(f"{h.mountpoint}/{os.path.dirname(path)}")
         while not os.path.isdir(d):  # what the test makes, it removes
