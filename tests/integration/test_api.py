@@ -140,7 +140,19 @@ def test_api_kill_all_and_force_delete(root, bundle, cid, base_config, write_con
     c = Container.create(cid, bundle, root=root)
     c.start()
     pid = c.state()["pid"]
-    c.kill(signal.SIGTERM, all=True)
+    ns = os.readlink(f"/proc/{pid}/ns/pid")
+
+    def in_container() -> int:
+        n = 0
+        for name in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                n += os.readlink(f"/proc/{name}/ns/pid") == ns and pid_alive(int(name))
+            except OSError:
+                pass
+        return n
+
+    wait_for(lambda: in_container() == 3, what="both sleeps to start")
+    c.kill(signal.SIGTERM, all=True)  # init (sh, PID 1) ignores it; the sleeps do not
     _wait_api_status(c, "stopped")
     assert not pid_alive(pid)
     c.delete()
