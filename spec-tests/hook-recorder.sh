@@ -40,5 +40,8 @@ if [ -n "$pid" ] && [ "$pid" != 0 ]; then
     cat "/proc/$pid/mountinfo" >"$out/$name.pidmountinfo" 2>/dev/null
 fi
 
+# A hook that sleeps and succeeds becomes the sleep itself, so that a runtime killing it
+# on timeout leaves no orphaned sleep behind.
+if [ "$pause" != 0 ] && [ "$code" = 0 ]; then exec sleep "$pause"; fi
 if [ "$pause" != 0 ]; then sleep "$pause"; fi
 exit "$code"
