@@ -263,21 +263,25 @@ def test_seccomp_spec_allow_keeps_ssb_unmitigated(pyoci, bundle, cid, base_confi
     assert "force mitigated" in plain and "force mitigated" not in allowed
 
 
+@pytest.mark.parametrize("uid", [0, 1000])
 def test_seccomp_without_nnp_and_without_sys_admin(pyoci, bundle, cid, base_config,
-                                                   write_config):
-    """Loading a filter without no_new_privs needs CAP_SYS_ADMIN: pyoci keeps it until
-    the filter is loaded, then the container has exactly its configured caps."""
+                                                   write_config, uid):
+    """Loading a filter without no_new_privs needs CAP_SYS_ADMIN: pyoci keeps it (and
+    CAP_SETPCAP) until the filter is loaded, then the container has exactly its
+    configured caps: the ambient set as a user, the bounding set as root."""
     cfg = _seccomp_cfg(base_config, [{"names": ["mkdir", "mkdirat"],
                                       "action": "SCMP_ACT_ERRNO"}])
     cfg["process"]["noNewPrivileges"] = False
-    cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    cfg["process"]["user"] = {"uid": uid, "gid": uid}
     cfg["process"]["capabilities"]["inheritable"] = ["CAP_KILL"]
     cfg["process"]["capabilities"]["ambient"] = ["CAP_KILL"]
     out = ok(run_script(pyoci, bundle, cid, cfg,
                         STATUS + "; mkdir /dev/shm/d 2>&1; echo rc=$?", write_config))
     st = status(out)
     assert st["NoNewPrivs"] == "0" and st["Seccomp"] == "2"
-    assert int(st["CapEff"], 16) == capmask(["CAP_KILL"])
+    want = ["CAP_KILL"] if uid else DEFAULT_CAPS
+    assert int(st["CapEff"], 16) == capmask(want)
+    assert int(st["CapBnd"], 16) == capmask(DEFAULT_CAPS)
     assert "rc=1" in out
 
 
