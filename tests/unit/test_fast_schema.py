@@ -34,10 +34,11 @@ VALIDATOR = load_schema_validator()
 COMPILER = Compiler()
 SCHEMA = COMPILER.documents["config-schema.json"]
 # PYOCI_SCHEMA_EXAMPLES=5000 for a deeper run than the suite's default.
-EXAMPLES = int(os.environ.get("PYOCI_SCHEMA_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("PYOCI_SCHEMA_EXAMPLES", "100"))
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
+    database=None,  # no .hypothesis/ directory in the tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.large_base_example],
 )
@@ -509,7 +510,7 @@ def test_compiler_matches_jsonschema_on_other_keywords(tmp_path: pathlib.Path,
     is_valid = _compile(tmp_path, schema)
     validator = jsonschema.Draft4Validator(schema)
 
-    @settings(max_examples=EXAMPLES * 2, deadline=None)
+    @settings(max_examples=EXAMPLES * 2, deadline=None, database=None)
     @given(JSON_VALUES)
     def agree(value: Any) -> None:
         assert is_valid(value) == validator.is_valid(value), value
