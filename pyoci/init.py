@@ -112,8 +112,11 @@ def _write_time_offsets(offsets: dict) -> None:
     lines = [f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n"
              for clock, o in offsets.items()]
     if lines:
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write("".join(lines))
+        # through a detached procfs: a joined mount namespace's /proc could redirect it
+        from pyoci import procfs
+
+        with procfs.ProcFS() as pfs:
+            pfs.write(f"{os.getpid()}/timens_offsets", "".join(lines))
 
 
 def _expect_ok(channel: Channel) -> None:
