@@ -26,7 +26,7 @@ from cgroup_support import (
     wait_for,
 )
 
-from pyoci.cgroups.resources import shares_to_weight
+from pyoci.cgroups.resources import blkio_to_io_weight, shares_to_weight
 
 SLEEP = ["sleep", "1000"]
 
@@ -382,7 +382,8 @@ def test_hugetlb_and_io_weight(pyoci, bundle, cid, cgparent, base_config, write_
     assert r.returncode == 0, r.stderr
     if V2:
         assert read(cgfile(pyoci, cid, "hugetlb", "hugetlb.2MB.max")) == str(4 << 20)
-        prefix, bfq, plain, converted = "io", "io.bfq.weight", "io.weight", "default 5045"
+        prefix, bfq, plain = "io", "io.bfq.weight", "io.weight"
+        converted = f"default {blkio_to_io_weight(500)}"  # no BFQ: runc's linear map
     else:
         prefix, bfq, plain, converted = "blkio", "blkio.bfq.weight", "blkio.weight", "500"
     if os.path.exists(cgfile(pyoci, cid, prefix, bfq)):
