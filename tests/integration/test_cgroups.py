@@ -390,3 +390,25 @@ def test_hugetlb_and_io_weight(pyoci, bundle, cid, cgparent, base_config, write_
         assert read(cgfile(pyoci, cid, prefix, bfq)).splitlines()[0] in ("500", "default 500")
     else:
         assert read(cgfile(pyoci, cid, prefix, plain)).splitlines()[0] == converted
+
+
+def test_events_stream_stats_and_oom(pyoci, bundle, cid, cgparent, base_config, write_config):
+    """events --interval streams stats lines, reports an OOM kill, and ends with the
+    container."""
+    import subprocess
+
+    hog = ("read _ < /dev/shm/go; "
+           "awk 'BEGIN { s = \"x\"; for (i = 0; i < 28; i++) s = s s }'; sleep 1")
+    cfg = config(base_config, ["sh", "-c", f"mkfifo /dev/shm/go; {hog}"],
+                 {"memory": {"limit": 32 << 20, "swap": 32 << 20}}, cgparent, cid)
+    write_config(bundle, cfg)
+    _start(pyoci, bundle, cid)
+    p = pyoci.popen("events", "--interval", "300ms", cid, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    with open(f"/proc/{stored(pyoci, cid)['pid']}/root/dev/shm/go", "w") as f:
+        f.write("go\n")
+    out, _ = p.communicate(timeout=60)
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert "stats" in kinds and "oom" in kinds, kinds
+    assert all(e["id"] == cid for e in events)
