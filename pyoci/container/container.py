@@ -88,6 +88,14 @@ class Container:
 
         kill(self, sig, all_processes=all)
 
+    def exec(self, args: list[str], **options) -> int:
+        """Run ``args`` as a new process in the container (runc's ``exec``); its exit
+        code, or 0 with ``detach=True``.  ``options``: see
+        :func:`pyoci.container.exec.exec_process`."""
+        from pyoci.container.exec import exec_process
+
+        return exec_process(self.id, self.root, list(args), **options)
+
     def delete(self, force: bool = False) -> None:
         from pyoci.container.delete import delete
 

@@ -425,3 +425,20 @@ def test_exec_into_container_being_created(pyoci, root):
         one_line_error(r, "cannot exec in a container that is being created")
     finally:
         os.rmdir(os.path.join(root, "being-made"))
+
+
+@pyoci_only
+def test_python_api_exec(running, root, tmp_path):
+    from pyoci import Container
+
+    c = Container.load(running["id"], root)
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        saved = os.dup(1)
+        os.dup2(f.fileno(), 1)
+        try:
+            code = c.exec(["sh", "-c", "echo api; exit 4"], env=("X=1",))
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    assert code == 4 and out.read_text() == "api\n"
