@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import pathlib
+import re
 from typing import Any
 
 from pyoci.errors import ConfigError
@@ -79,8 +80,19 @@ def validate_config(config: Any) -> None:
         raise ConfigError(f"config.json: {error.json_path}: {error.message}")
 
 
+# SemVer 2.0.0 (semver.org's own regular expression).
+_SEMVER = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?")
+SUPPORTED_MAJOR = 1
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop")
+
+
 def check_config(config: dict, bundle: str) -> None:
     """The checks runc makes that the schema cannot express; config is schema-valid."""
+    _check_spec_musts(config)
     if "root" not in config:
         raise ConfigError("config.json: $: 'root' is a required property")
     rootfs = rootfs_path(config, bundle)
@@ -103,3 +115,33 @@ def check_config(config: dict, bundle: str) -> None:
             )
         seen.add(ns_type)
 
+
+def _check_spec_musts(config: dict) -> None:
+    """config.md's MUSTs the schema does not express (a config breaking one is invalid)."""
+    version = config.get("ociVersion", "")
+    m = _SEMVER.fullmatch(version)
+    if m is None:
+        raise ConfigError(f"config.json: $.ociVersion: {version!r} is not a SemVer 2.0.0 "
+                          "version")
+    if int(m.group(1)) != SUPPORTED_MAJOR:
+        raise ConfigError(f"config.json: $.ociVersion: unsupported version {version} (pyoci "
+                          f"supports {SUPPORTED_MAJOR}.x)")
+    process = config.get("process")
+    if process is not None:
+        cwd = process.get("cwd", "")
+        if cwd and not cwd.startswith("/"):
+            raise ConfigError(f"config.json: $.process.cwd: {cwd!r} is not an absolute path")
+        user = process.get("user")
+        if user is not None:
+            for key in ("uid", "gid"):
+                if key not in user:
+                    raise ConfigError(f"config.json: $.process.user: {key!r} is a required "
+                                      "property")
+    for kind in HOOK_KINDS:
+        for i, hook in enumerate((config.get("hooks") or {}).get(kind) or []):
+            path = hook.get("path", "")
+            if not path.startswith("/"):
+                raise ConfigError(f"config.json: $.hooks.{kind}[{i}].path: {path!r} is not "
+                                  "an absolute path")
+    if "" in (config.get("annotations") or {}):
+        raise ConfigError("config.json: $.annotations: keys must not be empty")

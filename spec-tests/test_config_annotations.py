@@ -33,8 +33,6 @@ def test_annotations_must_be_a_key_value_map(pyoci, bundle, cid, value):
     refused(pyoci, bundle, cid, value, f"create with annotations {value!r}")
 
 
-@pytest.mark.xfail(strict=True, reason="pyoci bug: an empty annotation key is accepted (the "
-                   "schema's patternProperties do not forbid it; it needs its own check)")
 def test_annotation_keys_must_not_be_empty(pyoci, bundle, cid):
     """Annotations: "Keys MUST NOT be an empty string"."""
     refused(pyoci, bundle, cid, {"": "value"}, "create with an empty annotation key")

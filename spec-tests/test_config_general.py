@@ -22,8 +22,6 @@ def refused(pyoci, bundle: str, cid: str, cfg: dict, what: str) -> None:
     assert_no_container(pyoci, cid)
 
 
-@pytest.mark.xfail(strict=True, reason="pyoci bug: ociVersion is not checked to be SemVer "
-                   "(any string is accepted)")
 @pytest.mark.parametrize("version", ["1.0", "v1.0.0", "one", "", "1.0.0.0", "01.0.0"])
 def test_oci_version_must_be_semver(pyoci, bundle, cid, version):
     """Specification version: ociVersion "MUST be in SemVer v2.0.0 format" (a config that
@@ -64,11 +62,7 @@ INVALID = {
 }
 
 
-@pytest.mark.parametrize("what", [
-    pytest.param(w, marks=pytest.mark.xfail(
-        strict=True, reason="pyoci bug: a config for spec 2.0.0, an unsupported major "
-        "version, is accepted")) if w == "unsupported ociVersion major" else w
-    for w in sorted(INVALID)])
+@pytest.mark.parametrize("what", sorted(INVALID))
 def test_invalid_or_unsupported_values_are_an_error(pyoci, bundle, cid, what):
     """Valid values: "Runtimes MUST generate an error when invalid or unsupported values
     are encountered"."""
@@ -123,13 +117,7 @@ REQUIRED = {
 }
 
 
-USER_IDS_BUG = pytest.mark.xfail(strict=True, reason="pyoci bug: process.user without uid or "
-                                 "gid is accepted (taken as 0); POSIX user marks both REQUIRED")
-
-
-@pytest.mark.parametrize("prop", [
-    pytest.param(p, marks=USER_IDS_BUG) if p in ("process.user.uid", "process.user.gid") else p
-    for p in REQUIRED])
+@pytest.mark.parametrize("prop", list(REQUIRED))
 def test_required_property_missing_is_an_error(pyoci, bundle, cid, prop):
     """config.md: properties marked REQUIRED (ociVersion, root.path, mount destination,
     process.cwd, consoleSize height/width, rlimit type/soft/hard, user uid/gid, scheduler

@@ -83,8 +83,6 @@ SPEC_TMP = {"destination": "/spec-tmp", "type": "tmpfs", "source": "tmpfs",
 # hook entries
 
 
-@pytest.mark.xfail(strict=True, reason="pyoci bug: a relative hook path is accepted (and "
-                   "run relative to the runtime's working directory) instead of rejected")
 @pytest.mark.parametrize("kind", HOOK_TYPES)
 def test_hook_path_must_be_absolute(pyoci, bundle, cid, kind):
     """Hooks: "This specification extends the IEEE standard in that path MUST be absolute"

@@ -43,12 +43,7 @@ def test_console_size_is_ignored_without_terminal(pyoci, bundle, cid, terminal):
     assert output(box) == "no-tty\n"
 
 
-RELATIVE_CWD_BUG = pytest.mark.xfail(strict=True, reason="pyoci bug: a relative process.cwd "
-                                     "is accepted (resolved against /) instead of rejected")
-
-
-@pytest.mark.parametrize("cwd", [pytest.param("tmp", marks=RELATIVE_CWD_BUG),
-                                 pytest.param("./tmp", marks=RELATIVE_CWD_BUG), ""])
+@pytest.mark.parametrize("cwd", ["tmp", "./tmp", ""])
 def test_process_cwd_must_be_absolute(pyoci, bundle, cid, cwd):
     """Process: cwd "This value MUST be an absolute path" (a relative one is invalid)."""
     cfg = base_config(["true"])

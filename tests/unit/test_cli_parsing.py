@@ -239,8 +239,9 @@ def test_run_exit_code_and_flags(fake: Fake) -> None:
     result = invoke("run", "-d", "--keep", "--bundle=/b", "--preserve-fds", "1", "c1")
     assert result.exit_code == 7
     assert fake.calls == [("run", "c1", "/b", "/run/pyoci", {
-        "detach": True, "keep": True, "pid_file": None, "console_socket": None,
-        "no_pivot": False, "no_new_keyring": False, "preserve_fds": 1})]
+        "detach": True, "keep": True, "no_subreaper": False, "pid_file": None,
+        "console_socket": None, "no_pivot": False, "no_new_keyring": False,
+        "preserve_fds": 1})]
 
 
 def test_list_json_empty_is_null(fake: Fake) -> None:
