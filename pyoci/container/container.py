@@ -72,10 +72,15 @@ class Container:
     def state(self) -> dict:
         """The runtime-spec state of the container (with runc's extra fields)."""
         stored = self.stored()
-        if stored is None:
-            return {"ociVersion": st.OCI_VERSION, "id": self.id, "pid": 0,
-                    "status": st.status_of(self.dir, None), "bundle": "", "rootfs": "",
-                    "created": "", "owner": ""}
+        if stored is None:  # not ready yet: what create has recorded so far
+            creating = st.read_creating(self.dir) or {}
+            state = {"ociVersion": st.OCI_VERSION, "id": self.id, "pid": 0,
+                     "status": st.status_of(self.dir, None),
+                     "bundle": creating.get("bundle", ""), "rootfs": creating.get("rootfs", ""),
+                     "created": "", "owner": ""}
+            if creating.get("annotations"):
+                state["annotations"] = creating["annotations"]
+            return state
         return st.oci_state(stored, st.status_of(self.dir, stored))
 
     def start(self) -> None:

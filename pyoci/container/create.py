@@ -283,7 +283,9 @@ class _Builder:
 
     def _record_creating(self) -> None:
         """What a delete needs if this process dies before the container is ready."""
-        record = {"creator": os.getpid(), "creator_start": st.process_start_time(os.getpid()),
+        record = {"id": self.container.id, "bundle": self.bundle, "rootfs": self.rootfs,
+                  "creator": os.getpid(), "creator_start": st.process_start_time(os.getpid()),
+                  "annotations": self.config.get("annotations") or {},
                   **_cgroup_state(self.cgroup, self.resources)}
         if self.init_pid:
             record["pid"] = self.init_pid

@@ -64,6 +64,14 @@ def test_malformed_json(pyoci, bundle, cid, text):
     (lambda c: c["linux"]["namespaces"].append({"type": "bogus"}), "$.linux.namespaces[5]"),
     (lambda c: c.pop("ociVersion"), "ociVersion"),
     (lambda c: c["process"]["user"].__setitem__("uid", -1), "$.process.user.uid"),
+    # MUSTs of config.md that the schema does not express
+    (lambda c: c.__setitem__("ociVersion", "1.0"), "$.ociVersion"),
+    (lambda c: c.__setitem__("ociVersion", "2.0.0"), "$.ociVersion"),
+    (lambda c: c["process"].__setitem__("cwd", "tmp"), "$.process.cwd"),
+    (lambda c: c["process"]["user"].pop("gid"), "$.process.user"),
+    (lambda c: c.__setitem__("hooks", {"prestart": [{"path": "true"}]}),
+     "$.hooks.prestart[0].path"),
+    (lambda c: c.__setitem__("annotations", {"": "x"}), "$.annotations"),
 ])
 def test_schema_invalid_config_names_json_path(pyoci, bundle, cid, base_config,
                                                write_config, edit, path):

@@ -204,6 +204,7 @@ def test_creating_status_and_operations(pyoci, bundle, cid, base_config, write_c
         wait_for(lambda: os.path.exists(in_hook), what="create to reach its hook")
         st = state(pyoci, cid)
         assert st["status"] == "creating" and st["id"] == cid
+        assert st["bundle"] == bundle  # REQUIRED in every state
         assert [c["id"] for c in json.loads(pyoci("list", "-f", "json").stdout) or []] in (
             [], [cid])
         assert_one_line_error(pyoci("start", cid), "creating")
