@@ -118,6 +118,27 @@ def test_state_fields(pyoci, bundle, cid, base_config, write_config):
     pyoci("delete", cid, check=True)
 
 
+def test_state_matches_the_state_schema(pyoci, bundle, cid, base_config, write_config):
+    """runtime.md: the state "MUST adhere to the JSON Schema schema/state-schema.json"."""
+    from pyoci.config import load_schema_validator
+
+    validator = load_schema_validator("state-schema.json")
+    cfg = base_config(SLEEP)
+    cfg["annotations"] = {"a": "b"}
+    write_config(bundle, cfg)
+    pyoci("create", "--bundle", bundle, cid, check=True)
+    seen = [state(pyoci, cid)]
+    pyoci("start", cid, check=True)
+    seen.append(state(pyoci, cid))
+    pyoci("kill", cid, "KILL", check=True)
+    seen.append(wait_status(pyoci, cid, "stopped"))
+    assert [s["status"] for s in seen] == ["created", "running", "stopped"]
+    for s in seen:
+        errors = [e.message for e in validator.iter_errors(s)]
+        assert errors == [], (s, errors)
+    pyoci("delete", cid, check=True)
+
+
 def test_state_without_annotations_has_none(pyoci, bundle, cid, base_config, write_config):
     write_config(bundle, base_config(SLEEP))
     pyoci("create", "--bundle", bundle, cid, check=True)
