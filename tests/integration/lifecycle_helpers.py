@@ -68,6 +68,8 @@ def assert_one_line_error(r, *fragments: str) -> str:
     assert "Traceback" not in r.stderr, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one stderr line, got {len(lines)}: {r.stderr!r}"
+    if UNDER_RUNC:  # another runtime: its behaviour is checked, not pyoci's wording
+        return lines[0]
     for fragment in fragments:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     return lines[0]
