@@ -284,7 +284,9 @@ def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
     from pyoci.signals import parse_signal
 
     container = Container.load(cid, ctx.obj.root)
-    container.kill(parse_signal(args[1] if len(args) > 1 else "SIGTERM"), all=all_)
+    # An empty signal is the default, as in runc (`kill ID ""` sends SIGTERM).
+    container.kill(parse_signal(args[1] if len(args) > 1 and args[1] else "SIGTERM"),
+                   all=all_)
 
 
 @cli.command()

@@ -322,7 +322,8 @@ def test_kill_signal_names_and_numbers(pyoci, bundle, cid, base_config, write_co
 
     expected = []
     for spelling, name in (("USR1", "USR1"), ("SIGUSR2", "USR2"), (str(signal.SIGUSR1.value),
-                           "USR1"), ("hup", "HUP"), ("SIGHUP", "HUP"), (None, "TERM")):
+                           "USR1"), ("hup", "HUP"), ("SIGHUP", "HUP"), (None, "TERM"),
+                           ("", "TERM")):
         args = ("kill", cid) if spelling is None else ("kill", cid, spelling)
         r = pyoci(*args)
         assert r.returncode == 0, f"kill {spelling}: {r.stderr}"
