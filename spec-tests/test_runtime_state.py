@@ -5,16 +5,22 @@ https://github.com/opencontainers/runtime-spec/blob/v1.3.0/runtime.md#state
 
 from __future__ import annotations
 
+import json
 import os
 
 from spec_support import (
+    Box,
+    HookLog,
     base_config,
     create,
     delete,
+    hook_for,
     kill,
     schema_errors,
+    script_config,
     start,
     state,
+    wait_for,
     wait_status,
     write_config,
 )
@@ -117,3 +123,25 @@ def test_state_annotations_are_the_configured_annotations(pyoci, bundle, cid):
     create(pyoci, bundle, cid)
     assert state(pyoci, cid).get("annotations", {}) == {}
     assert pyoci("delete", "--force", cid).returncode == 0
+
+
+def test_state_status_is_creating_while_create_runs(pyoci, bundle, cid):
+    """State: status "creating: the container is being created (step 2 in the lifecycle)"
+    (definition): queried while create waits on a slow createRuntime hook."""
+    box = Box(bundle)
+    log = HookLog(box)
+    cfg = script_config("sleep 30", box)
+    cfg["hooks"] = {"createRuntime": [hook_for("createRuntime", bundle, box, sleep=3)]}
+    write_config(bundle, cfg)
+    creating = pyoci.popen("create", "--bundle", bundle, cid)
+    wait_for(lambda: log.ran("createRuntime") or creating.poll() is not None,
+             "the createRuntime hook to start", 20)
+    assert creating.poll() is None, "create finished before the hook could be observed"
+    r = pyoci("state", cid)
+    assert creating.poll() is None, "state waited for create to finish"
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["status"] == "creating"
+    assert schema_errors(s) == [], schema_errors(s)
+    assert creating.wait(timeout=30) == 0
+    assert state(pyoci, cid)["status"] == "created"
