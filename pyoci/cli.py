@@ -297,7 +297,7 @@ def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
     """Delete a container's resources; with --force a missing container is not an error."""
     cid = _container_id(ctx, args)
     from pyoci.container import Container
-    from pyoci.errors import ContainerNotFound
+    from pyoci.errors import ContainerNotFound, CorruptState
 
     try:
         container = Container.load(cid, ctx.obj.root)
@@ -305,6 +305,10 @@ def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
         if force:
             return
         raise
+    except CorruptState:
+        if not force:
+            raise
+        container = Container(cid, ctx.obj.root)  # --force removes what cannot be read
     container.delete(force=force)
 
 

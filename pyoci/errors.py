@@ -24,3 +24,7 @@ class InvalidID(PyociError):
     def __init__(self, container_id: str) -> None:
         super().__init__(f"invalid container id format: {container_id}" if container_id
                          else "container id cannot be empty")
+
+
+class CorruptState(PyociError):
+    """state.json cannot be read back (damaged by something other than pyoci)."""

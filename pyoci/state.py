@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from pyoci.errors import ContainerNotFound
+from pyoci.errors import ContainerNotFound, CorruptState
 
 STATE_FILE = "state.json"
 # Written by create before it forks (the creator, the cgroup) and again once init's PID is
@@ -105,11 +105,20 @@ def read_state(path: Path) -> dict | None:
     """The stored state, or None while the container is still being created."""
     try:
         with open(path / STATE_FILE, "rb") as f:
-            return json.loads(f.read())
+            data = f.read()
     except FileNotFoundError:
         if not path.is_dir():
             raise ContainerNotFound() from None
         return None
+    except NotADirectoryError:  # a stray file in the root, not a container
+        raise ContainerNotFound() from None
+    try:
+        stored = json.loads(data)
+        if not isinstance(stored, dict) or not isinstance(stored.get("pid"), int):
+            raise ValueError("not a container's state")
+    except ValueError as e:
+        raise CorruptState(f"container state {path / STATE_FILE} is corrupt: {e}") from None
+    return stored
 
 
 def write_state(path: Path, data: dict, name: str = STATE_FILE) -> None:

@@ -78,8 +78,9 @@ SETTLE_SECONDS = 5.0
 INTEGRATION_FIXTURES = ("root", "bundle", "new_bundle", "pyoci", "cid")
 # Any test directory made by this conftest, ours or another session's.
 TEST_PATH_RE = re.compile(r"/pyoci-(?:test|bundle|rootfs)-[A-Za-z0-9_]+")
-# A container id made by the ``cid`` fixture (this test's or another's).
-CID_RE = re.compile(r"pyoci-t-[0-9a-f]{8}")
+# A container id made by the ``cid`` fixture, or a cgroup parent made by ``cgparent``
+# (this test's or another's).
+CID_RE = re.compile(r"pyoci-(?:t|test)-[0-9a-f]{8}")
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import signal
 from pyoci import state as st
 from pyoci.container.container import Container
 from pyoci.container.kill import container_pids
-from pyoci.errors import ContainerNotFound, PyociError
+from pyoci.errors import ContainerNotFound, CorruptState, PyociError
 
 log = logging.getLogger("pyoci")
 
@@ -26,7 +26,13 @@ def delete(container: Container, force: bool = False) -> None:
 
 def _delete(container: Container, force: bool) -> None:
     with st.Lock(container.dir):
-        stored = container.stored()
+        try:
+            stored = container.stored()
+        except CorruptState:
+            if not force:
+                raise
+            _delete_corrupt(container)
+            return
         if stored is None:
             _delete_unfinished(container, force)
             return
@@ -39,6 +45,23 @@ def _delete(container: Container, force: bool) -> None:
         if stored is not None and status != "stopped":
             _kill_and_wait(stored)
         _destroy(container, stored)
+
+
+def _delete_corrupt(container: Container) -> None:
+    """delete --force of a container whose state.json is unreadable: its cgroup is found
+    again from its config.json (as create placed it), its processes in it killed."""
+    try:
+        config = _read_config(container)
+    except ValueError:
+        config = {}
+    if config:
+        from pyoci import cgroups
+
+        try:
+            cgroups.new_manager(config, container.id).destroy()
+        except Exception as e:  # noqa: BLE001 - best effort: the state is gone either way
+            log.warning("container %s: cannot remove its cgroup: %s", container.id, e)
+    st.remove_dir(container.dir)
 
 
 def _delete_unfinished(container: Container, force: bool) -> None:

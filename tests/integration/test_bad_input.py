@@ -290,3 +290,36 @@ def test_bad_signal_for_unknown_container(pyoci):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# a damaged state root
+
+
+@pyoci_only
+def test_stray_file_in_root_is_no_container(pyoci):
+    stray = os.path.join(pyoci.root, "stray")
+    with open(stray, "w") as f:
+        f.write("not a container\n")
+    try:
+        for args in (("state", "stray"), ("start", "stray"), ("kill", "stray"),
+                     ("delete", "stray")):
+            assert_one_line_error(pyoci(*args), "container does not exist")
+        assert pyoci("list", "-q", check=True).stdout == ""
+        assert pyoci("delete", "--force", "stray").returncode == 0
+    finally:
+        os.unlink(stray)
+
+
+@pyoci_only
+@pytest.mark.parametrize("garbage", ["", "{", "[]", '{"id": "x"}'])
+def test_corrupt_state_file(pyoci, bundle, cid, garbage):
+    pyoci("run", "--keep", "--bundle", bundle, cid, check=True)
+    with open(os.path.join(pyoci.root, cid, "state.json"), "w") as f:
+        f.write(garbage)
+    for args in (("state", cid), ("kill", cid), ("start", cid), ("delete", cid)):
+        assert_one_line_error(pyoci(*args), "corrupt")
+    assert pyoci("list", "-q", check=True).stdout == ""
+    r = pyoci("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+    assert state_entries(pyoci.root) == []
