@@ -218,12 +218,12 @@ def _validate_process(proc: dict) -> None:
 
 
 def _check_terminal(proc: dict, detach: bool, console_socket: str | None) -> None:
-    if proc.get("terminal"):
-        if detach and not console_socket:
-            raise ExecError("cannot allocate tty if pyoci will detach without setting "
-                            "console socket")
-    elif console_socket:
-        raise ExecError("cannot use console socket if pyoci will not allocate tty")
+    """runc's rules: a console socket goes with --detach and a terminal, and only then."""
+    if detach and proc.get("terminal") and not console_socket:
+        raise ExecError("cannot allocate tty if pyoci will detach without setting "
+                        "console socket")
+    if console_socket and (not detach or not proc.get("terminal")):
+        raise ExecError("cannot use console socket if pyoci will not detach or allocate tty")
 
 
 # --------------------------------------------------------------------------------------

@@ -28,6 +28,10 @@ CONSOLE_TIMEOUT = 10.0
 
 def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
         keep: bool = False, no_subreaper: bool = False, **create_options) -> int:
+    terminal_wanted = _wants_terminal(bundle)
+    if create_options.get("console_socket") and (not detach or terminal_wanted is False):
+        # runc's rule: the console socket is for a detached container with a terminal
+        raise PyociError("cannot use console socket if pyoci will not detach or allocate tty")
     if detach:
         container = Container.create(container_id, bundle, root, **create_options)
         try:
@@ -41,7 +45,7 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
     terminal: Terminal | None = None
     try:
         prctl.set_child_subreaper(True)
-        if not create_options.get("console_socket") and _wants_terminal(bundle):
+        if terminal_wanted:
             listener = _ConsoleListener()
             create_options["console_socket"] = listener.path
         container = Container.create(container_id, bundle, root, **create_options)
@@ -75,13 +79,14 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
         signals.close()
 
 
-def _wants_terminal(bundle: str) -> bool:
-    """Whether config.json asks for a terminal (a bad config is create's to report)."""
+def _wants_terminal(bundle: str) -> bool | None:
+    """Whether config.json asks for a terminal; None if it can't be read (a bad config
+    is create's to report)."""
     try:
         with open(os.path.join(bundle, "config.json"), "rb") as f:
             return bool(json.loads(f.read()).get("process", {}).get("terminal"))
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
 
 
 class _ConsoleListener:

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import select
 import shlex
 import socket
@@ -48,15 +49,31 @@ def wait_for(predicate, timeout: float = 10.0, what: str = "condition", interval
         time.sleep(interval)
 
 
+_LOGFMT = re.compile(r'^time="[^"]*" level=\w+ msg="(.*)"$')
+
+
 def one_line_error(r, *needles: str, code: int = 255) -> str:
-    """Failed with ``code``, exactly one stderr line naming every needle, no traceback."""
+    """Failed with ``code``, exactly one stderr line naming every needle, no traceback.
+
+    Returns the message (runc's logfmt ``msg="..."`` unquoted, when the suite runs
+    against runc)."""
     assert r.returncode == code, f"exit {r.returncode}, wanted {code}: {r.stderr!r}"
     assert "Traceback" not in r.stderr, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one stderr line: {r.stderr!r}"
+    line = lines[0]
+    m = _LOGFMT.match(line)
+    if m:
+        line = m.group(1).replace('\\"', '"').replace("\\\\", "\\")
     for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
+        assert needle in line, f"{needle!r} not in {line!r}"
+    return line
+
+
+def controlling_terminal() -> None:
+    """preexec_fn: a session of its own whose controlling terminal is stdin (a pty)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def ns_of(pid: int | str, ns: str) -> str:

@@ -115,6 +115,7 @@ def test_env_cwd_user_and_groups(pyoci, running):
     assert r.stdout.splitlines() == ["bar dumb /", "/tmp", "1000", "1001", "1001 5 7"]
 
 
+@pyoci_only  # runc takes numeric ids only
 def test_user_by_name_from_the_container(pyoci, running):
     r = pyoci("exec", "-u", "nobody", running["id"], "sh", "-c", "id -u; id -g; echo $HOME")
     assert r.returncode == 0, r.stderr

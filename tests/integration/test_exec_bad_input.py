@@ -7,7 +7,14 @@ import json
 import os
 
 import pytest
-from exec_support import SLEEPER, one_line_error, pids_in_pidns, pyoci_only, start_container
+from exec_support import (
+    SLEEPER,
+    UNDER_RUNC,
+    one_line_error,
+    pids_in_pidns,
+    pyoci_only,
+    start_container,
+)
 
 RUNC_WORDING = [
     # (argv after "exec", what the one line must say)
@@ -96,7 +103,8 @@ def test_malformed_process_json(pyoci, running, root, tmp_path, content, needle)
     pid_file = tmp_path / "pid"
     r = pyoci("exec", "--pid-file", pid_file, "--process", process_file, running["id"])
     line = one_line_error(r, "exec failed: ")
-    assert needle.lower() in line.lower(), line
+    if not UNDER_RUNC:  # runc words these as Go's JSON decoder does
+        assert needle.lower() in line.lower(), line
     _unharmed(pyoci, running, root, pid_file)
 
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import time
 
 import pytest
 from exec_support import (
     SLEEPER,
     ConsoleSocket,
+    controlling_terminal,
     is_raw,
     one_line_error,
     pids_in_pidns,
+    pyoci_only,
     read_until,
     set_winsize,
     start_container,
@@ -53,58 +53,41 @@ def _stty_size(master: int, rows: int, cols: int) -> None:
 
 
 def test_exec_tty_through_console_socket(pyoci, running, console, tmp_path):
-    out = tmp_path / "out"
+    """-d -t --console-socket (how containerd and conmon call it): the helper gets the
+    master, types, reads the echo, resizes; the process never gets pyoci's stdio."""
+    out, pid_file = tmp_path / "out", tmp_path / "pid"
     with open(out, "wb") as f:
-        p = pyoci.popen("exec", "-t", "--console-socket", console.path, running["id"], "sh",
-                        stdout=f, stderr=f)
-        try:
-            master = console.master()
-            os.write(master, b"echo hel''lo-$((6*7))\n")
-            seen = read_until(master, b"hello-42\r\n")
-            assert b"echo hel''lo-$((6*7))" in seen  # the terminal echoed the keystrokes
-            _stty_size(master, 33, 99)
-            _stty_size(master, 12, 40)
-            os.write(master, b"tty; ls -l /proc/$$/fd | grep -c /dev/pts/; echo end-$((1+1))\n")
-            text = read_until(master, b"end-2").decode(errors="replace").replace("\r", "")
-            assert re.search(r"^/dev/pts/\d+$", text, re.M), text
-            assert re.search(r"^3$", text, re.M), "fds 0, 1 and 2 are all the pty: " + text
-            os.write(master, b"exit 3\n")
-            assert p.wait(timeout=30) == 3
-        finally:
-            if p.poll() is None:
-                p.kill()
-    assert out.read_bytes() == b"", "the process must not inherit pyoci's stdout/stderr"
-
-
-def test_exec_tty_detached(pyoci, running, console, tmp_path):
-    pid_file = tmp_path / "pid"
-    r = pyoci("exec", "-d", "-t", "--console-socket", console.path, "--pid-file", pid_file,
-              running["id"], "sh")
-    assert r.returncode == 0, r.stderr
+        p = pyoci.popen("exec", "-d", "-t", "--console-socket", console.path, "--pid-file",
+                        pid_file, running["id"], "sh", stdout=f, stderr=f)
+        assert p.wait(timeout=60) == 0
     pid = int(pid_file.read_text())
     assert pid in pids_in_pidns(running["pid"])
     master = console.master()
-    os.write(master, b"echo detached-$((2+3))\n")
-    read_until(master, b"detached-5\r\n")
-    os.write(master, b"exit\n")
+    os.write(master, b"echo hel''lo-$((6*7))\n")
+    seen = read_until(master, b"hello-42\r\n")
+    assert b"echo hel''lo-$((6*7))" in seen  # the terminal echoed the keystrokes
+    _stty_size(master, 33, 99)
+    _stty_size(master, 12, 40)
+    os.write(master, b"tty; ls -l /proc/$$/fd | grep -c /dev/pts/; echo end-$((1+1))\n")
+    text = read_until(master, b"end-2").decode(errors="replace").replace("\r", "")
+    assert re.search(r"^/dev/pts/\d+$", text, re.M), text
+    assert re.search(r"^3$", text, re.M), "fds 0, 1 and 2 are all the pty: " + text
+    os.write(master, b"exit 3\n")
     wait_for(lambda: pid not in pids_in_pidns(running["pid"]), 20, "the shell to exit")
+    assert out.read_bytes() == b"", "the process must not inherit pyoci's stdout/stderr"
 
 
 def test_exec_tty_job_control(pyoci, running, console):
     """The pty is the process's controlling terminal: ^C interrupts its foreground job."""
-    p = pyoci.popen("exec", "-t", "--console-socket", console.path, running["id"], "sh")
-    try:
-        master = console.master()
-        os.write(master, b"sleep 100\n")
-        time.sleep(0.5)
-        os.write(master, b"\x03")  # SIGINT for sleep, from the container's terminal
-        os.write(master, b"echo after-$((1+1))\n")
-        read_until(master, b"after-2", timeout=10)
-        os.write(master, b"exit 0\n")
-        assert p.wait(timeout=30) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
+    r = pyoci("exec", "-d", "-t", "--console-socket", console.path, running["id"], "sh")
+    assert r.returncode == 0, r.stderr
+    master = console.master()
+    os.write(master, b"sleep 100\n")
+    time.sleep(0.5)
+    os.write(master, b"\x03")  # SIGINT for sleep, from the container's terminal
+    os.write(master, b"echo after-$((1+1))\n")
+    read_until(master, b"after-2", timeout=10)
+    os.write(master, b"exit 0\n")
 
 
 def test_exec_tty_foreground_raw_copy_and_resize(pyoci, running):
@@ -113,13 +96,13 @@ def test_exec_tty_foreground_raw_copy_and_resize(pyoci, running):
     mfd, sfd = os.openpty()
     try:
         set_winsize(mfd, 20, 70)
-        p = pyoci.popen("exec", "-t", running["id"], "sh", stdin=sfd, stdout=sfd, stderr=sfd)
+        p = pyoci.popen("exec", "-t", running["id"], "sh", stdin=sfd, stdout=sfd, stderr=sfd,
+                        preexec_fn=controlling_terminal)
         try:
             wait_for(lambda: is_raw(sfd), 20, "pyoci to put its terminal in raw mode")
             os.write(mfd, b"stty size\n")
             read_until(mfd, b"20 70")
-            set_winsize(mfd, 30, 90)
-            p.send_signal(signal.SIGWINCH)
+            set_winsize(mfd, 30, 90)  # the kernel sends pyoci SIGWINCH: its terminal
             time.sleep(0.3)
             os.write(mfd, b"stty size\n")
             read_until(mfd, b"30 90")
@@ -141,6 +124,7 @@ def test_exec_tty_foreground_raw_copy_and_resize(pyoci, running):
         os.close(sfd)
 
 
+@pyoci_only  # runc needs a controlling terminal (/dev/tty) for a foreground -t
 def test_exec_tty_foreground_stdin_not_a_terminal(pyoci, running):
     """-t with pipes (no terminal of our own): output still comes through the pty."""
     r = pyoci("exec", "-t", running["id"], "sh", "-c", "tty; echo piped-$((4+4))")
@@ -152,7 +136,9 @@ def test_exec_tty_errors(pyoci, running, console):
     one_line_error(pyoci("exec", "-d", "-t", running["id"], "true"),
                    "cannot allocate tty", "console socket")
     one_line_error(pyoci("exec", "--console-socket", console.path, running["id"], "true"),
-                   "cannot use console socket")
+                   "cannot use console socket if")
+    one_line_error(pyoci("exec", "-t", "--console-socket", console.path, running["id"],
+                         "true"), "cannot use console socket if")  # not detached
 
 
 def test_exec_tty_console_size_from_process_json(pyoci, running, console, tmp_path):
@@ -162,19 +148,16 @@ def test_exec_tty_console_size_from_process_json(pyoci, running, console, tmp_pa
                                                                           "width": 55},
             "env": ["PATH=/bin:/usr/bin"], "user": {"uid": 0, "gid": 0}}
     (tmp_path / "process.json").write_text(json.dumps(proc))
-    p = pyoci.popen("exec", "--process", tmp_path / "process.json", "--console-socket",
-                    console.path, running["id"], stdout=subprocess.DEVNULL)
-    try:
-        master = console.master()
-        os.write(master, b"stty size\n")
-        read_until(master, b"17 55")
-        os.write(master, b"exit\n")
-        assert p.wait(timeout=30) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
+    r = pyoci("exec", "-d", "--process", tmp_path / "process.json", "--console-socket",
+              console.path, running["id"])
+    assert r.returncode == 0, r.stderr
+    master = console.master()
+    os.write(master, b"stty size\n")
+    read_until(master, b"17 55")
+    os.write(master, b"exit\n")
 
 
+@pyoci_only  # runc needs a controlling terminal (/dev/tty) for a foreground -t
 def test_exec_tty_piped_input_ends_with_eof(pyoci, running):
     """-t with piped input: when the input ends the container's terminal reads EOF (^D),
     so an interactive shell exits instead of waiting forever."""

@@ -12,7 +12,9 @@ import time
 import pytest
 from exec_support import (
     SLEEPER,
+    controlling_terminal,
     is_raw,
+    one_line_error,
     read_until,
     set_winsize,
     state,
@@ -99,6 +101,16 @@ def test_no_subreaper_leaves_orphans_to_init(pyoci, bundle, cid, base_config, wr
     assert parent != run_pid
 
 
+def test_console_socket_needs_detach(pyoci, bundle, cid, base_config, write_config, root,
+                                     tmp_path):
+    cfg = base_config(["sh"])
+    cfg["process"]["terminal"] = True
+    write_config(bundle, cfg)
+    r = pyoci("run", "--console-socket", tmp_path / "c.sock", "--bundle", bundle, cid)
+    one_line_error(r, "cannot use console socket if", code=1)
+    assert os.listdir(root) == []
+
+
 def test_detach_returns_at_once(pyoci, bundle, cid, base_config, write_config):
     write_config(bundle, base_config(SLEEPER))
     started = time.monotonic()
@@ -120,14 +132,14 @@ def test_terminal_in_the_foreground(pyoci, bundle, cid, base_config, write_confi
     mfd, sfd = os.openpty()
     try:
         set_winsize(mfd, 24, 80)
-        p = pyoci.popen("run", "--bundle", bundle, cid, stdin=sfd, stdout=sfd, stderr=sfd)
+        p = pyoci.popen("run", "--bundle", bundle, cid, stdin=sfd, stdout=sfd, stderr=sfd,
+                        preexec_fn=controlling_terminal)
         try:
             wait_for(lambda: is_raw(sfd), 30, "pyoci to put its terminal in raw mode")
             os.write(mfd, b"stty size; tty; echo hi-$((5*5))\n")
             text = read_until(mfd, b"hi-25").decode(errors="replace")
             assert "24 80" in text and "/dev/pts/0" in text, text
-            set_winsize(mfd, 40, 100)
-            p.send_signal(signal.SIGWINCH)
+            set_winsize(mfd, 40, 100)  # the kernel sends pyoci SIGWINCH: its terminal
             time.sleep(0.3)
             os.write(mfd, b"stty size\n")
             read_until(mfd, b"40 100")
