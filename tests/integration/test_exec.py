@@ -18,6 +18,7 @@ import time
 import pytest
 from exec_support import (
     SLEEPER,
+    UNDER_RUNC,
     children_of,
     ns_of,
     one_line_error,
@@ -233,6 +234,7 @@ def test_foreground_pid_file(pyoci, running, tmp_path):
             p.kill()
 
 
+@pyoci_only  # runc 1.1 waits for the background child here
 def test_short_lived_process_leaving_a_child_does_not_hang(pyoci, running):
     """pyoci returns when its process exits, whoever still holds its stdout."""
     started = time.monotonic()
@@ -326,7 +328,7 @@ def test_exec_while_init_exits_has_a_defined_answer(pyoci, bundle, cid, base_con
             outcomes.append(r.returncode)
             if r.returncode != 0:
                 assert r.returncode in (255, 137), r.stderr
-                if r.returncode == 255:
+                if r.returncode == 255 and not UNDER_RUNC:  # runc: "read init-p: ..."
                     assert "stopped" in r.stderr, r.stderr
             if state(pyoci, cid)["status"] == "stopped" and r.returncode == 255:
                 break
