@@ -27,6 +27,10 @@ from security_helpers import nothing_left, ok, one_line_error, run_script, statu
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORE_PATTERN = "/proc/sys/kernel/core_pattern"
+# The published exploits aim at core_pattern or sysrq-trigger (global: a host escape or
+# crash).  A shared test machine must survive a regression, so these tests aim at the
+# container's own UTS hostname, a procfs file that is just as writable and harmless.
+TARGET = "/proc/sys/kernel/hostname"
 
 
 def _hook(script: str) -> dict:
@@ -394,15 +398,16 @@ def test_cve_2021_30465_symlink_exchange_race(pyoci, bundle, cid, base_config,
 @pytest.mark.parametrize("replacement", ["symlink", "other-device"])
 def test_cve_2025_31133_dev_null_replaced(pyoci, bundle, cid, base_config, write_config,
                                           replacement):
-    """A racing container replaces /dev/null (a symlink to core_pattern, or another
-    device) before masked paths are applied: the masking must not bind it anywhere."""
+    """A racing container replaces /dev/null (a symlink to a writable procfs file, or
+    another device) before masked paths are applied: the masking must not bind it
+    anywhere (the exploit then writes through the "masked" path)."""
     rootfs = os.path.join(bundle, "rootfs")
     if replacement == "symlink":
-        swap = f"rm -f {rootfs}/dev/null && ln -s {CORE_PATTERN} {rootfs}/dev/null"
+        swap = f"rm -f {rootfs}/dev/null && ln -s {TARGET} {rootfs}/dev/null"
     else:
         swap = f"rm -f {rootfs}/dev/null && mknod -m 666 {rootfs}/dev/null c 1 5"
     before = _read(CORE_PATTERN)
-    cfg = base_config(["sh", "-c", "echo '|/bin/evil' > /proc/kcore; cat /proc/kcore"])
+    cfg = base_config(["sh", "-c", "echo pwned > /proc/kcore; hostname"])
     cfg["hooks"] = {"createContainer": [_hook(swap)]}
     write_config(bundle, cfg)
     r = pyoci("run", "--bundle", bundle, cid)
@@ -457,8 +462,8 @@ class ConsoleSocket:
         return self.output.decode(errors="replace")
 
 
-CONSOLE_CHECK = ("stat -L -c 'console=%F %t' /dev/console; "
-                 "echo '|/tmp/evil %p' > /dev/console; sleep 0.2")
+CONSOLE_CHECK = ("stat -L -c 'console=%F %t' /dev/console; echo pwned > /dev/console; "
+                 "echo host=$(hostname); sleep 0.2")
 
 
 def _run_with_console(pyoci, bundle, cid, cfg, write_config):
@@ -466,36 +471,39 @@ def _run_with_console(pyoci, bundle, cid, cfg, write_config):
     write_config(bundle, cfg)
     console = ConsoleSocket()
     try:
-        r = pyoci("run", "--console-socket", console.path, "--bundle", bundle, cid)
+        r = pyoci("create", "--console-socket", console.path, "--bundle", bundle, cid)
+        if r.returncode == 0:
+            r = pyoci("start", cid)
     finally:
-        out = console.close()
+        out = console.close()  # reads until the container's end closes the pty
+        pyoci("delete", "--force", cid)
     return r, out
 
 
 def test_cve_2025_52565_dev_console_symlink_in_image(pyoci, bundle, cid, base_config,
                                                      write_config):
-    """The image's /dev/console is a symlink to core_pattern and /dev is the image's own:
-    the console bind mount must land on a /dev/console of pyoci's making."""
+    """The image's /dev/console is a symlink to a writable procfs file and /dev is the
+    image's own: the console bind mount must land on a /dev/console of pyoci's making."""
     rootfs = os.path.join(bundle, "rootfs")
-    os.symlink(CORE_PATTERN, os.path.join(rootfs, "dev", "console"))
+    os.symlink(TARGET, os.path.join(rootfs, "dev", "console"))
     before = _read(CORE_PATTERN)
     cfg = base_config(["sh", "-c", CONSOLE_CHECK])
     cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/dev"]
     r, out = _run_with_console(pyoci, bundle, cid, cfg, write_config)
     assert r.returncode == 0, (r.stderr, out)
-    assert "console=character special file 88" in out, out
+    assert "console=character special file 88" in out and "host=pyoci" in out, out
     assert _read(CORE_PATTERN) == before
 
 
 def test_cve_2025_52565_dev_pts_entries_swapped(pyoci, bundle, cid, base_config,
                                                 write_config):
-    """A racing container covers /dev/pts with entries that are symlinks to core_pattern
-    (keeping a working ptmx): bind-mounting "/dev/pts/N" by path would hand the container
-    a writable core_pattern as its console.  The slave is taken by fd instead."""
+    """A racing container covers /dev/pts with entries that are symlinks to a writable
+    procfs file (keeping a working ptmx): bind-mounting "/dev/pts/N" by path would hand
+    the container that file as its console.  The slave is taken by fd instead."""
     rootfs = os.path.join(bundle, "rootfs")
     keep = os.path.join(bundle, "realpts")
     os.mkdir(keep)
-    links = " ".join(f"ln -s {CORE_PATTERN} $P/{i};" for i in range(16))
+    links = " ".join(f"ln -s {TARGET} $P/{i};" for i in range(16))
     swap = (f"P={rootfs}/dev/pts; mount --bind $P {keep} && mount -t tmpfs tmpfs $P && "
             f"touch $P/ptmx && mount --bind {keep}/ptmx $P/ptmx && {links} true")
     before = _read(CORE_PATTERN)
@@ -503,7 +511,7 @@ def test_cve_2025_52565_dev_pts_entries_swapped(pyoci, bundle, cid, base_config,
     cfg["hooks"] = {"createContainer": [_hook(swap)]}
     r, out = _run_with_console(pyoci, bundle, cid, cfg, write_config)
     if r.returncode == 0:
-        assert "console=character special file 88" in out, out
+        assert "console=character special file 88" in out and "host=pyoci" in out, out
     else:  # refused: the slave found by path is a symlink, not the pty's peer
         one_line_error(r, "pty slave")
     assert _read(CORE_PATTERN) == before
@@ -621,7 +629,7 @@ t mount mount -t tmpfs tmpfs /mnt
 t mount-proc mount -t proc proc /mnt
 t reboot reboot -f
 t insmod insmod /tmp/empty.ko
-t sysctl sh -c 'echo 1 > /proc/sys/kernel/panic'
+t sysctl sh -c 'v=$(cat /proc/sys/kernel/panic); echo $v > /proc/sys/kernel/panic'
 t sysrq sh -c 'echo h > /proc/sysrq-trigger'
 t hostname hostname evil
 t mknod mknod /tmp/sda b 8 0
