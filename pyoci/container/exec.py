@@ -38,8 +38,10 @@ from pyoci.errors import ContainerNotFound, PyociError
 from pyoci.namespaces import NAMESPACES
 
 # The order namespaces are joined in: the user namespace first (it grants the rights
-# for the others), the cgroup namespace after the cgroups themselves were joined.
+# for the others it owns; see _order_around_user_namespace for the ones it doesn't), the
+# cgroup namespace after the cgroups themselves were joined.
 NS_ORDER = ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time")
+NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1): an fd for the user namespace owning a namespace
 _REPORT = struct.Struct("iiii")
 # Signals that, before the process has started, make pyoci give up instead of waiting.
 TERMINATING = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
@@ -522,6 +524,31 @@ class _Exec:
             except OSError:
                 pass
             self.ns.append((fd, flag, ns_type))
+        self._order_around_user_namespace()
+
+    def _order_around_user_namespace(self) -> None:
+        """The user namespace first, except for namespaces it does not own (one the config
+        joins by path from the host, say): entering those needs the host's privileges,
+        which joining the user namespace gives up, so they come before it."""
+        user = next((fd for fd, _, t in self.ns if t == "user"), None)
+        if user is None:
+            return
+        user_st = os.fstat(user)
+        before, owned = [], []
+        for entry in self.ns:
+            if entry[2] == "user":
+                continue
+            try:
+                owner = fcntl.ioctl(entry[0], NS_GET_USERNS)
+            except OSError:
+                owned.append(entry)
+                continue
+            try:
+                (owned if os.path.samestat(os.fstat(owner), user_st) else before).append(entry)
+            finally:
+                os.close(owner)
+        users = [e for e in self.ns if e[2] == "user"]
+        self.ns = before + users + owned
 
     def spawn(self, proc: dict, config: dict, who: dict, console_socket: str | None,
               keep_fds: int, listen_fds: int, close_fds: list[int], plan: security.Plan,

@@ -445,3 +445,33 @@ def test_python_api_exec(running, root, tmp_path):
             os.dup2(saved, 1)
             os.close(saved)
     assert code == 4 and out.read_text() == "api\n"
+
+
+def test_namespaces_not_owned_by_the_user_namespace(pyoci, bundle, cid, base_config,
+                                                    write_config):
+    """A container with a user namespace that joins a host network namespace by path: the
+    exec joins that one before giving up the host's privileges for the user namespace."""
+    from container_helpers import (
+        chown_bundle_for_userns,
+        helper_process,
+        userns_config,
+        wait_ns_differs,
+    )
+
+    with helper_process("unshare", "--net", "sleep", "300") as helper:
+        netns = wait_ns_differs(helper.pid, "net")
+        cfg = userns_config(base_config(SLEEPER))
+        cfg["linux"]["namespaces"] = [
+            {"type": "network", "path": f"/proc/{helper.pid}/ns/net"} if n["type"] == "network"
+            else n for n in cfg["linux"]["namespaces"]]
+        chown_bundle_for_userns(bundle)
+        st = start_container(pyoci, bundle, cid, cfg, write_config)
+        try:
+            r = pyoci("exec", cid, "sh", "-c",
+                      "readlink /proc/self/ns/net; readlink /proc/self/ns/user; id -u")
+            assert r.returncode == 0, r.stderr
+            net, user, uid = r.stdout.split()
+            assert net == netns
+            assert user == ns_of(st["pid"], "user") and uid == "0"
+        finally:
+            pyoci("delete", "--force", cid)
