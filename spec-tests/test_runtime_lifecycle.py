@@ -191,7 +191,7 @@ def test_create_hook_failure_is_an_error_and_destroys_the_container(pyoci, bundl
     assert_error(pyoci("create", "--bundle", bundle, cid), f"create with a failing {kind} hook")
     assert log.ran(kind)
     ns = _container_mnt_ns(log, kind)
-    wait_for(lambda: not pids_in_mnt_ns(ns), "the container's processes to be gone", 5)
+    wait_for(lambda: not pids_in_mnt_ns(ns), "the container's processes to be gone")
     assert_no_container(pyoci, cid)
     assert not box.exists("user-ran")
     assert log.ran("poststop"), "the lifecycle did not continue to the poststop hooks"
@@ -213,7 +213,7 @@ def test_start_hook_failure_is_an_error_and_destroys_the_container(pyoci, bundle
     ns = ns_of(pid, "mnt")
     assert_error(pyoci("start", cid), f"start with a failing {kind} hook")
     assert log.ran(kind)
-    wait_for(lambda: not pids_in_mnt_ns(ns), "the container's processes to be gone", 5)
+    wait_for(lambda: not pids_in_mnt_ns(ns), "the container's processes to be gone")
     if kind == "startContainer":
         assert not box.exists("user-ran"), "the user program ran after startContainer failed"
     s = try_state(pyoci, cid)
@@ -259,7 +259,7 @@ def test_delete_destroys_the_container_by_undoing_create(pyoci, bundle, cid):
     wait_status(pyoci, cid, "stopped")
     delete(pyoci, cid)
     assert_no_container(pyoci, cid)
-    wait_for(lambda: not pids_in_mnt_ns(mnt_ns), "every container process to be gone", 5)
+    wait_for(lambda: not pids_in_mnt_ns(mnt_ns), "every container process to be gone")
     assert not proc_alive(pid)
     assert not [m for m in mountinfo() if bundle in m["mountpoint"]], "host mounts left"
 
