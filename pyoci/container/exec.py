@@ -95,7 +95,7 @@ def exec_process(container_id: str, root: str, args: tuple[str, ...] | list[str]
         plan.connect()  # the seccomp listener, if the filter notifies
         job.spawn(proc, config, who, console_socket, keep_fds=listen_fds + preserve_fds,
                   listen_fds=listen_fds, close_fds=[lock.fd] if lock.fd >= 0 else [],
-                  plan=plan, state=st.oci_state(stored, "running"))
+                  plan=plan, state=st.oci_state(stored, status))
         # The process is in the container's namespaces and cgroup: from now on a pause
         # or a delete sees it, so the lock can go.
         lock.release()
