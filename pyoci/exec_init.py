@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import socket
+import stat
 
 from pyoci import console, process, security, syscalls
 from pyoci.errors import PyociError
@@ -173,19 +174,19 @@ def _setup_console(ctx: ExecContext, proc: dict) -> None:
     tty.become_session_leader(slave)
 
 
+NULL_DEVICE = os.makedev(1, 3)
+
+
 def _fix_stdio_permissions(uid: int) -> None:
-    """As runc: stdio the new user could not reopen (/proc/self/fd/N) is chowned to it."""
-    try:
-        null = os.stat("/dev/null")
-    except OSError:
-        null = None
+    """As runc: stdio the new user could not reopen (/proc/self/fd/N) is chowned to it,
+    except the null device.  That is recognised by its device number, not by comparing
+    with the container's /dev/null, which the container could have replaced."""
     for fd in (0, 1, 2):
         try:
             st = os.fstat(fd)
         except OSError:
             continue
-        if st.st_uid == uid or (null is not None and st.st_rdev == null.st_rdev
-                                and st.st_dev == null.st_dev):
+        if st.st_uid == uid or (stat.S_ISCHR(st.st_mode) and st.st_rdev == NULL_DEVICE):
             continue
         try:
             os.fchown(fd, uid, st.st_gid)

@@ -475,3 +475,20 @@ def test_namespaces_not_owned_by_the_user_namespace(pyoci, bundle, cid, base_con
             assert user == ns_of(st["pid"], "user") and uid == "0"
         finally:
             pyoci("delete", "--force", cid)
+
+
+def test_stdio_ownership_for_another_user(pyoci, running, tmp_path):
+    """As runc: the process's stdio is chowned to its user (it can reopen /dev/stdout),
+    but never the host's null device."""
+    before = os.stat("/dev/null")
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        p = subprocess.run(pyoci.command("exec", "-u", "1000:1000", running["id"], "sh", "-c",
+                                         "echo reopened > /dev/stdout"),
+                           stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.PIPE,
+                           timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert out.read_text() == "reopened\n"
+    after = os.stat("/dev/null")
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid,
+                                                          before.st_mode)
