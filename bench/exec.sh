@@ -8,6 +8,9 @@
 #   WITH_CRUN=1 bash bench/exec.sh     # also time crun (the ratio stays pyoci/runc)
 #   JSON=out.json bash bench/exec.sh   # keep hyperfine's JSON export
 #
+# It prints the ratio of mean (and median) wall-clock times, and of CPU time (user+system
+# of the runtime and its children), which a busy machine distorts much less.
+#
 # Needs root, hyperfine, runc (and crun), busybox-static: `bash .ci/setup` installs them.
 # The bundle recipe is bench/run.sh's.
 set -euo pipefail
@@ -86,9 +89,16 @@ import sys
 
 results = json.load(open(sys.argv[1]))["results"]
 mean = {r["command"].split()[0]: r["mean"] for r in results}
+median = {r["command"].split()[0]: r["median"] for r in results}
+# CPU time (user+system, the runtime and its children) moves far less with the load of
+# a shared machine than wall-clock time does.
+cpu = {r["command"].split()[0]: r["user"] + r["system"] for r in results}
 for name, t in mean.items():
-    print(f"{name:6s} mean {t * 1000:8.1f} ms")
-print(f"pyoci exec true vs runc: ratio {mean['pyoci'] / mean['runc']:.2f}x (pyoci/runc)")
+    print(f"{name:6s} mean {t * 1000:8.1f} ms  median {median[name] * 1000:8.1f} ms  "
+          f"cpu {cpu[name] * 1000:8.1f} ms")
+print(f"pyoci exec true vs runc: ratio {mean['pyoci'] / mean['runc']:.2f}x (pyoci/runc), "
+      f"median {median['pyoci'] / median['runc']:.2f}x, cpu {cpu['pyoci'] / cpu['runc']:.2f}x")
 if "crun" in mean:
-    print(f"pyoci exec true vs crun: ratio {mean['pyoci'] / mean['crun']:.2f}x (pyoci/crun)")
+    print(f"pyoci exec true vs crun: ratio {mean['pyoci'] / mean['crun']:.2f}x (pyoci/crun), "
+          f"cpu {cpu['pyoci'] / cpu['crun']:.2f}x")
 PY
