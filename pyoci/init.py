@@ -187,6 +187,8 @@ def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
         raise PyociError(f"process.cwd {cwd}: {e.strerror}") from None
     security.check_cwd()
     env = process.environment(proc, with_home=True)
+    if "LISTEN_FDS" in env:  # socket activation (see create): this very process
+        env["LISTEN_PID"] = str(os.getpid())
     ctx.executable = process.find_executable(proc["args"][0], env)  # type: ignore[attr-defined]
     ctx.env = env  # type: ignore[attr-defined]
     for fd in range(3, 3 + ctx.preserve_fds):

@@ -121,6 +121,22 @@ def home_of(uid: int, passwd: str = "/etc/passwd") -> str:
     return "/"
 
 
+def listen_fds() -> int:
+    """Socket-activation fds (systemd's LISTEN_FDS, from fd 3) given to this very process:
+    run, create and exec pass them on, before any --preserve-fds, as runc does."""
+    count, pid = os.environ.get("LISTEN_FDS", ""), os.environ.get("LISTEN_PID", "")
+    if not count.isdigit() or pid != str(os.getpid()):
+        return 0
+    return int(count)
+
+
+def with_listen_fds(process: dict, count: int) -> dict:
+    """``process`` whose env says ``count`` fds are passed (LISTEN_PID is set at exec)."""
+    env = [e for e in process.get("env") or []
+           if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+    return {**process, "env": [*env, f"LISTEN_FDS={count}"]}
+
+
 def find_executable(name: str, env: dict[str, str]) -> str:
     """Resolve args[0] against the container's PATH, with runc's error wording."""
     if "/" in name:

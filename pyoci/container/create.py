@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 
-from pyoci import hooks, security, userns
+from pyoci import hooks, process, security, userns
 from pyoci import state as st
 from pyoci.channel import Channel, ChannelClosed
 from pyoci.config import load_config, rootfs_path
@@ -153,7 +153,13 @@ class _Builder:
         # idmapped mount sources are made here, in the host's user namespace
         trees = userns.idmapped_trees(self.config, self.bundle)
         parent, child = Channel.pair()
-        ctx = InitContext(container_id=self.container.id, config=self.config,
+        init_config = self.config
+        listen = process.listen_fds()  # socket activation: passed first, as runc does
+        if listen:
+            init_config = {**self.config,
+                           "process": process.with_listen_fds(self.config["process"], listen)}
+            preserve_fds += listen
+        ctx = InitContext(container_id=self.container.id, config=init_config,
                           bundle=self.bundle, rootfs=self.rootfs, channel=child,
                           fifo_fd=fifo_fd, no_pivot=no_pivot, preserve_fds=preserve_fds,
                           new_keyring=new_keyring,

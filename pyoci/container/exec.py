@@ -30,7 +30,7 @@ import socket
 import struct
 import sys
 
-from pyoci import exec_init, security, syscalls
+from pyoci import exec_init, process, security, syscalls
 from pyoci import state as st
 from pyoci.console import SignalQueue, Terminal, caller_winsize, wait_foreground
 from pyoci.container.container import Container
@@ -63,7 +63,7 @@ def exec_process(container_id: str, root: str, args: tuple[str, ...] | list[str]
                  ignore_paused: bool = False) -> int:
     """Run a process in the container; its exit code (0 when detached)."""
     _check_single_threaded()
-    listen_fds = _listen_fds()
+    listen_fds = process.listen_fds()
     _check_passed_fds(3 + listen_fds + preserve_fds)
     sub_cgroups = parse_sub_cgroups(cgroups)
     container = Container(container_id, root)
@@ -287,14 +287,6 @@ def _check_single_threaded() -> None:
     if threading is not None and threading.active_count() > 1:
         raise ExecError("exec must be called from a single-threaded process "
                         f"({threading.active_count()} threads are running)")
-
-
-def _listen_fds() -> int:
-    """Socket-activation fds pyoci was given (LISTEN_FDS for our own pid), passed on."""
-    count, pid = os.environ.get("LISTEN_FDS", ""), os.environ.get("LISTEN_PID", "")
-    if not count.isdigit() or pid != str(os.getpid()):
-        return 0
-    return int(count)
 
 
 def _check_passed_fds(end: int) -> None:

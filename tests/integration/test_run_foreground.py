@@ -153,3 +153,20 @@ def test_terminal_in_the_foreground(pyoci, bundle, cid, base_config, write_confi
     finally:
         os.close(mfd)
         os.close(sfd)
+
+
+@pytest.mark.skipif(__import__("exec_support").UNDER_RUNC, reason="pyoci's wording")
+def test_listen_fds_are_passed_to_init(pyoci, bundle, cid, base_config, write_config,
+                                       tmp_path):
+    """Socket activation: LISTEN_FDS for pyoci's own pid go to init from fd 3, before any
+    --preserve-fds, and init is told its own pid as LISTEN_PID."""
+    (tmp_path / "in3").write_text("listen\n")
+    (tmp_path / "in4").write_text("preserved\n")
+    write_config(bundle, base_config(["sh", "-c", 'echo "$LISTEN_FDS $LISTEN_PID $$"; '
+                                     "cat <&3; cat <&4"]))
+    cmd = pyoci.command("run", "--preserve-fds", "1", "--bundle", bundle, cid)
+    shell = 'export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@" 3<"$D/in3" 4<"$D/in4"'
+    p = subprocess.run(["sh", "-c", shell, "sh", *cmd], env={**os.environ, "D": str(tmp_path)},
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["1 1 1", "listen", "preserved"]
