@@ -272,12 +272,62 @@ class Base:
             found += [f"{name}/{e}" for e in sorted(inner)]
         return found
 
+    def write_owner(self) -> None:
+        """Who made this base: a later run removes it once that process is gone."""
+        me = os.getpid()
+        with open(os.path.join(self.path, OWNER_FILE), "w") as f:
+            f.write(f"{me} {_proc_starttime(me)} {self.cgroup_parent}\n")
+
     def calls(self) -> list[str]:
         try:
             with open(self.calls_log) as f:
                 return f.read().splitlines()
         except FileNotFoundError:
             return []
+
+
+BASE_PREFIX = "pyoci-test-clients-"
+OWNER_FILE = "owner"
+
+
+def remove_base(base: Base) -> str | None:
+    """Stop what is left of one base (its processes, mounts, cgroups), then remove it;
+    returns why it had to be left behind, or None."""
+    kill_pids(processes_mentioning(base.path))
+    kill_pids(cgroup_processes(base.cgroup_parent))
+    wait_until(lambda: not cgroup_processes(base.cgroup_parent), 5)
+    unmount_under(base.path)
+    remove_cgroups(base.cgroup_parent)
+    if mounts_under(base.path):
+        return f"still mounted: {mounts_under(base.path)}"
+    shutil.rmtree(base.path, ignore_errors=True)
+    return "could not be removed" if os.path.exists(base.path) else None
+
+
+def _proc_starttime(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def remove_stale_bases() -> None:
+    """Remove the bases of earlier runs whose pytest is gone (killed before teardown)."""
+    for name in os.listdir("/tmp"):
+        path = os.path.join("/tmp", name)
+        if not name.startswith(BASE_PREFIX) or not os.path.isdir(path):
+            continue
+        try:
+            with open(os.path.join(path, OWNER_FILE)) as f:
+                pid, start, parent = f.read().split()
+        except (OSError, ValueError):
+            continue  # not ours to judge
+        if _proc_starttime(int(pid)) == int(start):
+            continue  # its run is still going
+        base = Base(path)
+        base.cgroup_parent = parent
+        remove_base(base)
 
 
 def write_wrapper(base: Base) -> None:

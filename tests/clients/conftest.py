@@ -43,35 +43,36 @@ import tempfile
 
 import pytest
 from client_harness import (
+    BASE_PREFIX,
     CTR_IMAGE,
     IMAGE,
     RUNTIME,
     Base,
     Containerd,
     Podman,
-    cgroup_processes,
     kill_pids,
     leak_report,
-    mounts_under,
     processes_mentioning,
-    remove_cgroups,
+    remove_base,
+    remove_stale_bases,
     tar_rootfs,
     unmount_under,
-    wait_until,
     write_oci_archive,
     write_wrapper,
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client_base(busybox_rootfs):
-    """The session's private directory, runtime wrapper and image files."""
+    """The module's private directory, runtime wrapper and image files."""
     if os.geteuid() != 0:
         pytest.skip("client tests run real containers: they need root")
     if not os.access(RUNTIME, os.X_OK):
         pytest.skip(f"runtime {RUNTIME} not found (PYOCI_CLIENT_RUNTIME)")
-    path = tempfile.mkdtemp(prefix="pyoci-test-clients-", dir="/tmp")
+    remove_stale_bases()
+    path = tempfile.mkdtemp(prefix=BASE_PREFIX, dir="/tmp")
     base = Base(path)
+    base.write_owner()
     os.mkdir(base.runtime_root)
     write_wrapper(base)
     tar_rootfs(busybox_rootfs, base.rootfs_tar)
@@ -80,15 +81,9 @@ def client_base(busybox_rootfs):
         yield base
     finally:
         # whatever the client fixtures could not stop: our processes, mounts, cgroups
-        kill_pids(processes_mentioning(path))
-        kill_pids(cgroup_processes(base.cgroup_parent))
-        wait_until(lambda: not cgroup_processes(base.cgroup_parent), 5)
-        unmount_under(path)
-        remove_cgroups(base.cgroup_parent)
-        if not mounts_under(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            print(f"clients: left {path} behind: still mounted", file=sys.stderr)
+        left = remove_base(base)
+        if left:
+            print(f"clients: left {path} behind: {left}", file=sys.stderr)
 
 
 @pytest.fixture(scope="module")  # stopped once test_podman.py is done
