@@ -169,7 +169,10 @@ $B mount -t devtmpfs devtmpfs /dev
 $B mkdir -p /dev/pts /dev/shm
 $B mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 $B mount -t tmpfs tmpfs /dev/shm
+# A fresh /tmp, with the checkout kept at its own path even when it lives under /tmp.
+$B mkdir -p /run/repo && $B mount --bind REPO /run/repo
 $B mount -t tmpfs -o mode=1777 tmpfs /tmp
+$B mkdir -p REPO && $B mount --bind /run/repo REPO
 $B mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 for c in $($B cat /sys/fs/cgroup/cgroup.controllers); do
   echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control
