@@ -1,6 +1,6 @@
 """`python -m pyoci`, for when the console script is not on PATH."""
 
-from pyoci.cli import main
+from pyoci.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

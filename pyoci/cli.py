@@ -32,6 +32,7 @@ class Globals:
         self.debug: bool = False
         self.systemd_cgroup: bool = False
         self.rootless: str = "auto"
+        self.log_ready: bool = False  # _setup_log has run for this invocation
 
 
 def _one_line(msg: str) -> str:
@@ -50,8 +51,53 @@ def _fail(msg: str) -> int:
     return 1
 
 
-class _Group(click.Group):
+def _short_first_parser() -> type | None:
+    """click's option parser, matching a short option (`-b`) as one straight away.
+
+    click first looks every option up as a long one and, for `-b`, builds a NoSuchOption
+    error (importing difflib for its did-you-mean) only to catch it and match `-b` as a
+    short option: on every call, even a correct one. This parser goes where click ends up,
+    without the detour. None for a click whose parser is not the one this was written for.
+    """
+    try:
+        from click.parser import _normalize_opt, _OptionParser
+    except ImportError:
+        return None
+
+    class _Parser(_OptionParser):
+        def _process_opts(self, arg: str, state: Any) -> None:
+            if (arg[:2] not in self._opt_prefixes
+                    and _normalize_opt(arg.split("=", 1)[0], self.ctx) not in self._long_opt):
+                self._match_short_opt(arg, state)
+                return
+            super()._process_opts(arg, state)
+
+    return _Parser
+
+
+_PARSER = _short_first_parser()
+
+
+class _ShortFirst:
+    """Mixin: commands parse with :data:`_PARSER`."""
+
+    def make_parser(self, ctx: click.Context) -> Any:
+        if _PARSER is None:
+            return super().make_parser(ctx)  # type: ignore[misc]
+        parser = _PARSER(ctx)
+        for param in self.get_params(ctx):  # type: ignore[attr-defined]
+            param.add_to_parser(parser, ctx)
+        return parser
+
+
+class _Command(_ShortFirst, click.Command):
+    pass
+
+
+class _Group(_ShortFirst, click.Group):
     """A Group whose every failure is one stderr line and exit 1, as runc's are."""
+
+    command_class = _Command
 
     def main(  # type: ignore[override]
         self,
@@ -173,10 +219,23 @@ def cli(ctx: click.Context, root: str, log_path: str | None, log_format: str, de
         from pyoci import userns  # what to do with cgroup permission errors, as runc
 
         userns.ROOTLESS = rootless
+    if log_path or debug or ctx.invoked_subcommand not in _SILENT:
+        _setup_log(obj)
+
+
+# Commands whose library code logs nothing (`kill --all` sets the log up itself): without
+# --log or --debug they skip importing logging, which costs them more than their work.
+_SILENT = frozenset({"state", "list", "kill"})
+
+
+def _setup_log(obj: Globals) -> None:
+    """The "pyoci" logger's one handler: the --log file (created now, as runc does) or
+    stderr."""
     from pyoci import log
 
-    log.setup(log_path, log_format, debug)
-    if debug:
+    log.setup(obj.log, obj.log_format, obj.debug)
+    obj.log_ready = True
+    if obj.debug:
         import logging
 
         logging.getLogger(log.LOGGER_NAME).debug("pyoci %s", " ".join(sys.argv[1:]))
@@ -280,6 +339,8 @@ def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
     """Send a signal (default SIGTERM) to the container's init process."""
     _check_args(ctx, args, minimum=1, maximum=2)
     cid = _container_id(ctx, args[:1])
+    if all_ and not ctx.obj.log_ready:
+        _setup_log(ctx.obj)  # the cgroup code warns about a failed freeze or thaw
     from pyoci.container import Container
     from pyoci.signals import parse_signal
 
@@ -548,5 +609,34 @@ def exec_(ctx: click.Context, args: tuple[str, ...], process_file: str | None,
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Console entry point (`pyoci`, `python -m pyoci`)."""
+    """Run the command line; raises SystemExit with its exit code."""
     cli.main(args=argv, prog_name="pyoci")
+
+
+def entry() -> NoReturn:
+    """The process entry point (the `pyoci` script, `python -m pyoci`): :func:`main`, then
+    an exit without the interpreter's teardown.
+
+    Freeing every module and object at exit costs more than the whole work of `state` or
+    `kill`, and nobody needs it: the kernel takes the memory back. What an exit must do
+    still happens: the atexit handlers run (logging's flushes the --log file), then stdout
+    and stderr are flushed. With a thread still running, a message for SystemExit or a
+    failing flush, the interpreter exits as usual instead.
+    """
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code
+    threading = sys.modules.get("threading")
+    if not isinstance(code, int) or (threading is not None and threading.active_count() > 1):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(code)  # the interpreter reports the failed flush (exit 120) as ever
+    os._exit(code)
