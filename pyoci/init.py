@@ -125,7 +125,7 @@ def _expect_ok(channel: Channel) -> None:
         raise PyociError(msg.get("msg", "runtime refused to continue"))
 
 
-def _fail(channel: Channel, e: BaseException) -> None:
+def _fail(channel: Channel, e: BaseException, created: list[str] | None = None) -> None:
     if isinstance(e, PyociError):
         msg = str(e)
     elif isinstance(e, OSError):
@@ -133,27 +133,28 @@ def _fail(channel: Channel, e: BaseException) -> None:
     else:
         msg = f"{type(e).__name__}: {e}"
     try:
-        channel.send("error", msg=msg, detail=traceback.format_exc())
+        channel.send("error", msg=msg, detail=traceback.format_exc(), created=created or [])
     finally:
         os._exit(1)
 
 
 def init(ctx: InitContext, plan: NamespacePlan) -> None:
+    created: list[str] = []
     try:
-        _prepare(ctx, plan)
+        _prepare(ctx, plan, created)
     except BaseException as e:  # noqa: BLE001
-        _fail(ctx.channel, e)
+        _fail(ctx.channel, e, created)
     _wait_for_start_and_exec(ctx)
 
 
-def _prepare(ctx: InitContext, plan: NamespacePlan) -> None:
+def _prepare(ctx: InitContext, plan: NamespacePlan, created: list[str]) -> None:
     config, proc = ctx.config, ctx.config.get("process") or {}
     linux = config.get("linux", {})
     if ctx.new_keyring:
         _join_session_keyring(ctx.container_id)
     rootfs.set_root_propagation(config)
     rootfs.bind_rootfs(ctx.rootfs)
-    root = rootfs.Rootfs(ctx.rootfs)
+    root = rootfs.Rootfs(ctx.rootfs, created)
     try:
         rootfs.mount_all(root, config, ctx.bundle, ctx.cgroup_dirs, ctx.mount_trees)
         if devices.needs_dev_setup(config):

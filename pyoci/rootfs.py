@@ -9,7 +9,6 @@ mount (or a write) to the host.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 
 from pyoci import syscalls as sc
@@ -114,9 +113,11 @@ def fd_path(fd: int) -> str:
 class Rootfs:
     """A handle on the rootfs directory through which every inner path is resolved."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, created: list[str] | None = None) -> None:
         self.path = path
         self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        # Mount points made in the rootfs, in order, so a failed create can remove them.
+        self.created = created if created is not None else []
 
     def open(self, inner: str, flags: int = os.O_PATH) -> int:
         return sc.openat2(self.fd, inner, flags | os.O_CLOEXEC, 0, RESOLVE)
@@ -143,6 +144,7 @@ class Rootfs:
                         fd = -1
                         return self.mkdir_all(target, _links + 1)
                     os.mkdir(name, 0o755, dir_fd=fd)
+                    self.created.append(prefix)
                     nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
                 except NotADirectoryError:
                     raise PyociError(f"mount destination {inner}: {prefix} is not a "
@@ -171,8 +173,9 @@ class Rootfs:
                     return self.make_target(
                         _through_link(parts, len(parts) - 1, link, inner, _links), True,
                         _links + 1)
-                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC
                                  | os.O_NOFOLLOW, 0o644, dir_fd=pfd))
+                self.created.append("/" + "/".join(p for p in inner.split("/") if p))
                 return self.open(inner)
         finally:
             os.close(pfd)
@@ -461,6 +464,8 @@ def _mount_fs(root: Rootfs, dest: str, source: str | None, fstype: str,
 
 def _copy_up(root: Rootfs, dest: str, below_fd: int) -> None:
     """tmpcopyup: fill the new tmpfs with what the directory under it held."""
+    import shutil  # in init, before pivot_root: only a tmpcopyup mount needs it
+
     top = root.open(dest, os.O_PATH | os.O_DIRECTORY)
     try:
         shutil.copytree(fd_path(below_fd), fd_path(top), symlinks=True, dirs_exist_ok=True)
@@ -625,3 +630,31 @@ def readonly_path(root: Rootfs, path: str) -> None:
     finally:
         os.close(fd)
     remount(root, path, sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+
+
+def remove_created(rootfs: str, created: list[str]) -> None:
+    """Undo the mount points a failed create made, newest first; only empty ones go.
+
+    Runs in the runtime, where nothing is mounted on them; each is resolved inside
+    the rootfs, so a path swapped for a symlink meanwhile cannot reach the host.
+    """
+    root = Rootfs(rootfs)
+    try:
+        for inner in reversed(created):
+            parent, _, name = inner.rpartition("/")
+            try:
+                pfd = root.open(parent or "/", os.O_PATH | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(name, dir_fd=pfd)
+                elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                    os.unlink(name, dir_fd=pfd)
+            except OSError:
+                pass  # not empty, or gone: leave it
+            finally:
+                os.close(pfd)
+    finally:
+        root.close()

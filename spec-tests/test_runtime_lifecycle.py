@@ -301,8 +301,6 @@ def test_poststop_hook_failure_only_warns_and_the_lifecycle_continues(pyoci, bun
 # Errors and Warnings
 
 
-@pytest.mark.xfail(strict=True, reason="pyoci bug: a failed create leaves behind the "
-                   "mount-point directories it made in the rootfs (spec-new/a, spec-new/b)")
 def test_failed_create_leaves_the_environment_as_if_never_attempted(pyoci, bundle, cid):
     """Errors: "generating an error MUST leave the state of the environment as if the
     operation were never attempted": no container, state, process, mount, or new file in

@@ -343,8 +343,8 @@ def test_delete_without_id_is_an_error(pyoci):
 
 @pytest.mark.parametrize("status", [
     pytest.param("created", marks=pytest.mark.xfail(
-        strict=True, reason="pyoci bug: delete (without --force) of a created container "
-        "kills and deletes it instead of failing (runc 1.1 does the same)")),
+        strict=True, reason="deliberate deviation, as runc: containerd's shim deletes a "
+        "created task without --force and relies on the container being killed")),
     "running",
 ])
 def test_delete_of_a_container_not_stopped_is_an_error_without_effect(pyoci, bundle, cid,

@@ -120,6 +120,7 @@ class _Builder:
         self.stage1_pid = 0
         self.init_pid = 0
         self.init_pidfd = -1  # init is not our child: a pidfd, never a PID that may be reused
+        self.created_in_rootfs: list[str] = []  # mount points init made, undone on failure
         self.dir_stat: os.stat_result | None = None
         self.security: security.Plan | None = None
 
@@ -209,13 +210,24 @@ class _Builder:
                     self._run_create_hooks()
                 except PyociError as e:
                     channel.send("error", msg=str(e))
+                    self._collect_created(channel)
                     raise
                 channel.send("ok")
             elif kind == "ready":
                 return
             elif kind == "error":
                 log.debug("container init failed: %s", msg.get("detail", ""))
+                self.created_in_rootfs = msg.get("created", [])
                 raise PyociError(msg["msg"])
+
+    def _collect_created(self, channel: Channel) -> None:
+        """After refusing init, take its last word: the mount points it made."""
+        try:
+            msg = channel.recv(timeout=5)
+        except (ChannelClosed, OSError, ValueError):
+            return
+        if msg.get("type") == "error":
+            self.created_in_rootfs = msg.get("created", [])
 
     def _write_id_maps(self) -> None:
         userns.write_id_maps(self.stage1_pid, self.config)
@@ -329,6 +341,10 @@ class _Builder:
             _wait_pidfd(self.init_pidfd)
         if self.cgroup is not None:
             self.cgroup.abort()
+        if self.created_in_rootfs:
+            from pyoci.rootfs import remove_created
+
+            remove_created(self.rootfs, self.created_in_rootfs)
         try:
             hooks.run_hooks(self.config.get("hooks", {}).get("poststop"),
                             self._state("stopped"), "poststop")
