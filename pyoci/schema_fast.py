@@ -1778,16 +1778,13 @@ def _s26_IOMemEntryFormat(v):
     return True
 
 
-def _unresolvable32(v):
-    # jsonschema raises resolving '#definitions/uint32': leave the answer to it.
-    return False
-
-
 def _s27_ArrayOfUint32(v):
     if not isinstance(v, list):
         return False
     for v1 in v:
-        if not _unresolvable32(v1):
+        if type(v1) is not int:
+            return False
+        if v1 < 0 or v1 > 4294967295:
             return False
     return True
 
