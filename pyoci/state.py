@@ -96,9 +96,32 @@ def remove_dir(path: Path) -> None:
         os.rename(path, doomed)
     except FileNotFoundError:
         return
-    import shutil
+    _remove_tree(doomed)
 
-    shutil.rmtree(doomed, ignore_errors=True)
+
+def _remove_tree(path: Path) -> None:
+    """``shutil.rmtree(path, ignore_errors=True)`` without importing shutil (with bz2 and
+    lzma) on every delete: through directory fds, symlinks removed and never followed."""
+    for _, dirs, files, dir_fd in os.fwalk(path, topdown=False):
+        for name in files:
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+            except OSError:
+                pass
+        for name in dirs:  # a symlink to a directory is listed here, and not walked
+            try:
+                os.rmdir(name, dir_fd=dir_fd)
+            except NotADirectoryError:
+                try:
+                    os.unlink(name, dir_fd=dir_fd)
+                except OSError:
+                    pass
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def read_state(path: Path) -> dict | None:

@@ -16,9 +16,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 
 from pyoci.errors import ConfigError, PyociError
 
@@ -118,6 +116,8 @@ def _check_unprivileged(kind: str, key: str, maps: list[tuple[int, int, int]]) -
     own = os.geteuid() if kind == "uid" else os.getegid()
     if not maps or _own_only(maps, own):
         return
+    import shutil  # here: every create (and, unprivileged, every command) imports userns
+
     if shutil.which(f"new{kind}map") is None:
         raise ConfigError(f"linux.{key}: an unprivileged user can only map its own {kind} "
                           f"({own}) without new{kind}map (the uidmap package)")
@@ -192,6 +192,9 @@ def _write_proc(pid: int, name: str, data: str) -> None:
 
 
 def _newidmap(kind: str, pid: int, maps: list[tuple[int, int, int]]) -> None:
+    import shutil  # runtime side only (never in init, after pivot_root)
+    import subprocess
+
     tool = shutil.which(f"new{kind}map")
     if tool is None:
         raise PyociError(f"new{kind}map not found: it is needed to map more than your own "
