@@ -1,0 +1,123 @@
+"""The hot paths stay lean: what `state`, `kill`, `list`, `run` and `create` import (issue 7).
+
+Each command runs as a real process, on a real container, through the real entry point
+(``pyoci.cli.entry``, what the ``pyoci`` script and ``python -m pyoci`` run), under
+``python -X importtime`` and with an atexit hook that writes ``sys.modules`` out. The
+modules a command imported are those in sys.modules at its exit plus every module named
+on an ``import time:`` line (which also covers the forked stage1 and init of a `run`).
+A check on module sets, not on timings: the machine's load cannot make it flaky.
+
+A module listed here is not wrong in itself; importing it on that path costs every call
+(containerd and podman call `state` and `kill` many times per container). If one has to
+come back, move the import to where it is needed, or change this list knowingly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("PYOCI_TEST_RUNTIME")),
+                                reason="checks pyoci's own imports")
+
+# Never imported by state, kill (without --all) and list, without --log or --debug.
+LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fast",
+                   "pyoci.init", "pyoci.seccomp", "pyseccomp", "seccomp", "prctl", "ctypes",
+                   "subprocess", "logging", "difflib", "shutil")
+# Never imported by run and create of a valid config (short options included).
+CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil")
+
+PROBE = """
+import atexit, sys
+out = sys.argv.pop(1)
+def dump():
+    with open(out, "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+atexit.register(dump)
+sys.argv[0] = "pyoci"
+from pyoci.cli import entry
+entry()
+"""
+
+
+def imported(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``pyoci --root ROOT *args`` with the probe: its result and the modules it imported."""
+    cmd = pyoci.command(*args)  # records a create/run id for the leak check
+    cli_args = cmd[cmd.index("--root"):]
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = os.path.join(tmp, "modules")
+        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            proc = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, dump,
+                                   *cli_args], stdin=subprocess.DEVNULL, stdout=fo,
+                                  stderr=fe, timeout=60)
+        with open(out) as f:
+            stdout = f.read()
+        with open(err) as f:
+            lines = f.read().splitlines()
+        with open(dump) as f:  # missing: the atexit handlers did not run
+            modules = set(f.read().split())
+    stderr = "\n".join(ln for ln in lines if not ln.startswith("import time:"))
+    for ln in lines:
+        if ln.startswith("import time:") and "imported package" not in ln:
+            modules.add(ln.rsplit("|", 1)[1].strip())
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), modules
+
+
+def offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules
+                  if any(m == name or m.startswith(name + ".") for name in forbidden))
+
+
+@pytest.mark.parametrize("command", ["state", "kill", "list"])
+def test_state_kill_list_stay_light(pyoci, new_bundle, cid, command):
+    bundle = new_bundle(["sleep", "100"])
+    pyoci("run", "--detach", "--bundle", bundle, cid, check=True)
+    try:
+        args = {"state": ("state", cid), "kill": ("kill", cid, "KILL"), "list": ("list",)}
+        res, modules = imported(pyoci, *args[command])
+        assert res.returncode == 0, res.stderr
+        if command == "state":
+            assert json.loads(res.stdout)["status"] == "running"
+        if command == "list":
+            assert cid in res.stdout
+        assert {"pyoci.cli", "pyoci.state", "pyoci.container.container"} <= modules
+        assert offending(modules, LIGHT_FORBIDDEN) == []
+    finally:
+        pyoci("delete", "--force", cid, check=True)
+
+
+def test_run_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
+    res, modules = imported(pyoci, "run", "-b", bundle, cid)
+    assert res.returncode == 0, res.stderr
+    # it did the work: the fast schema check, create, init, delete
+    assert {"pyoci.schema_fast", "pyoci.container.create", "pyoci.init",
+            "pyoci.container.delete"} <= modules
+    assert offending(modules, CREATE_FORBIDDEN) == []
+    assert pyoci("state", cid).returncode != 0  # deleted
+
+
+def test_create_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
+    res, modules = imported(pyoci, "create", "--bundle", bundle, cid)
+    try:
+        assert res.returncode == 0, res.stderr
+        assert {"pyoci.schema_fast", "pyoci.config"} <= modules
+        assert offending(modules, CREATE_FORBIDDEN) == []
+    finally:
+        pyoci("delete", "--force", cid, check=True)
+
+
+def test_an_invalid_config_is_still_worded_by_jsonschema(pyoci, new_bundle, cid,
+                                                         base_config):
+    """The fast path buys nothing with correctness: a bad config's error names the field."""
+    cfg = base_config(["true"])
+    cfg["process"]["user"]["uid"] = "zero"
+    res, modules = imported(pyoci, "run", "--bundle", new_bundle(config=cfg), cid)
+    assert res.returncode == 1
+    assert "$.process.user.uid" in res.stderr.splitlines()[-1]
+    assert "jsonschema" in modules
