@@ -85,12 +85,12 @@ class _SignalGuard:
             raise PyociError(f"create interrupted by {signal.Signals(signum).name}")
 
     def __enter__(self) -> _SignalGuard:
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+        for sig in self.SIGNALS:
+            if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+                try:
                     self.saved[sig] = signal.signal(sig, self._handler)
+                except ValueError:  # not the main thread: Python runs no handler here
+                    break
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -227,3 +227,21 @@ def test_state_never_half_deleted(root, bundle, cid, base_config, write_config):
         assert errors == []
         assert set(seen) <= {"running", "stopped"}, seen
     assert state_entries(root) == []
+
+
+def test_api_create_from_a_thread(root, bundle, cid, base_config, write_config):
+    """A library caller's worker thread can create (signal handling stays the caller's)."""
+    import signal as sig
+
+    from pyoci import Container
+
+    write_config(bundle, base_config(SLEEP))
+    before = {s: sig.getsignal(s) for s in (sig.SIGTERM, sig.SIGHUP, sig.SIGINT)}
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(Container.create(cid, bundle, root=root)))
+    t.start()
+    t.join(30)
+    assert out and out[0].state()["status"] == "created"
+    assert {s: sig.getsignal(s) for s in before} == before
+    out[0].delete(force=True)
+    assert state_entries(root) == []
