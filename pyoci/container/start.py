@@ -25,10 +25,10 @@ def start(container: Container) -> None:
         status = st.status_of(container.dir, stored)
         if status == "stopped":
             raise PyociError("cannot start a container that has stopped")
-        if status != "created":
-            raise PyociError(f"cannot start an already {status} container"
-                             if status in ("running", "paused")
-                             else f"cannot start a container in the {status} state")
+        if status == "running":
+            raise PyociError("cannot start an already running container")
+        if status != "created":  # runc's words for paused and creating too
+            raise PyociError(f"cannot start a container in the {status} state")
         assert stored is not None
         report = _release_init(container, stored)
         if report.startswith(b"0E"):  # the final exec step failed after init's "0"

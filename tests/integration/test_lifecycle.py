@@ -454,6 +454,20 @@ def test_start_twice_fails(pyoci, bundle, cid, base_config, write_config):
     pyoci("delete", cid, check=True)
 
 
+def test_start_of_paused_container_fails(pyoci, bundle, cid, base_config, write_config):
+    write_config(bundle, base_config(SLEEP))
+    pyoci("run", "-d", "--bundle", bundle, cid, check=True)
+    pyoci("pause", cid, check=True)
+    try:
+        assert state(pyoci, cid)["status"] == "paused"
+        assert_one_line_error(pyoci("start", cid), "cannot start a container in the paused state")
+        assert_one_line_error(pyoci("delete", cid), "that is not stopped: paused")
+    finally:
+        pyoci("resume", cid)
+    assert state(pyoci, cid)["status"] == "running"
+    pyoci("delete", "--force", cid, check=True)
+
+
 # ---------------------------------------------------------------------------------------
 # delete
 
