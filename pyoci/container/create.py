@@ -295,9 +295,12 @@ class _Builder:
         })
         if pid_file:
             tmp = f"{pid_file}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(str(self.init_pid))
-            os.replace(tmp, pid_file)
+            try:
+                with open(tmp, "w") as f:
+                    f.write(str(self.init_pid))
+                os.replace(tmp, pid_file)
+            except OSError as e:
+                raise PyociError(f"cannot write pid file {pid_file}: {e.strerror}") from None
 
     def _record_creating(self) -> None:
         """What a delete needs if this process dies before the container is ready."""

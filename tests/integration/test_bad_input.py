@@ -323,3 +323,10 @@ def test_corrupt_state_file(pyoci, bundle, cid, garbage):
     r = pyoci("delete", "--force", cid)
     assert r.returncode == 0, r.stderr
     assert state_entries(pyoci.root) == []
+
+
+@CREATE_OR_RUN
+def test_unwritable_pid_file(pyoci, bundle, cid, tmp_path, op):
+    pid_file = str(tmp_path / "no-such-dir" / "pid")
+    _fails_cleanly(pyoci, (op, "--pid-file", pid_file, "--bundle", bundle, cid),
+                   f"cannot write pid file {pid_file}")
