@@ -148,7 +148,7 @@ def write_state(path: Path, data: dict, name: str = STATE_FILE) -> None:
     """Atomically replace state.json (or ``name``), so readers never see half a file."""
     tmp = path / (name + ".tmp")
     with open(tmp, "w") as f:
-        json.dump(data, f)
+        f.write(json.dumps(data))  # json.dump would encode in pure Python, piece by piece
     os.replace(tmp, path / name)
 
 

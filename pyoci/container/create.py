@@ -284,7 +284,7 @@ class _Builder:
         if start_time is None:
             raise PyociError("container init exited before it was ready")
         with open(self.container.dir / st.CONFIG_FILE, "w") as f:
-            json.dump(self.config, f)
+            f.write(json.dumps(self.config))  # C encoder, one write (json.dump: neither)
         created = datetime.datetime.now(datetime.UTC).isoformat().replace(
             "+00:00", "Z")
         st.write_state(self.container.dir, {
