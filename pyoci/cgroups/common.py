@@ -4,11 +4,14 @@ signalling and removal."""
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
 import time
 
 from pyoci.cgroups import CgroupError, cgroup_pids, remove_dir
+
+log = logging.getLogger("pyoci")
 
 
 class Write:
@@ -222,3 +225,20 @@ def wait_for(predicate, timeout: float, what: str) -> None:
             raise CgroupError(what)
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def signal_frozen(manager, sig: int) -> None:
+    """Signal every process with the cgroup frozen, so that none forks away meanwhile."""
+    was_frozen = manager.is_frozen()
+    if not was_frozen:
+        _warn_on_error(manager.freeze)
+    signal_pids(manager.pids(), sig)
+    if not was_frozen or sig == signal.SIGKILL:
+        _warn_on_error(manager.thaw)
+
+
+def _warn_on_error(func) -> None:
+    try:
+        func()
+    except (OSError, CgroupError) as e:
+        log.warning("%s", e)

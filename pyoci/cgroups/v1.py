@@ -7,7 +7,6 @@ there, and a controller that only v2 holds (hugetlb, on some hosts) is used ther
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 
@@ -15,7 +14,6 @@ from pyoci.cgroups import CgroupError, cgroup_pids
 from pyoci.cgroups import common as c
 from pyoci.cgroups.resources import FIELDS, DeviceRules
 
-log = logging.getLogger("pyoci")
 R = "linux.resources"
 
 
@@ -261,12 +259,7 @@ class V1Manager:
                 return
             except FileNotFoundError:
                 pass
-        was_frozen = self.is_frozen()
-        if not was_frozen:
-            _try(self.freeze)
-        c.signal_pids(self.pids(), sig)
-        if not was_frozen or sig == signal.SIGKILL:
-            _try(self.thaw)
+        c.signal_frozen(self, sig)
 
     def destroy(self, timeout: float = 10.0) -> None:
         c.kill_and_remove(self, timeout)
@@ -377,10 +370,3 @@ def _blkio_writes(d: str, res: dict) -> list[c.Write]:
             out.append(W(f"{FIELDS[key]}[{i}]", d, f"blkio.throttle.{name}",
                          f"{major}:{minor} {rate}"))
     return out
-
-
-def _try(func) -> None:
-    try:
-        func()
-    except (OSError, CgroupError) as e:
-        log.warning("%s", e)

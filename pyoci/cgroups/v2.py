@@ -264,12 +264,7 @@ class V2Manager:
                 return
             except FileNotFoundError:
                 pass
-        was_frozen = self.is_frozen()
-        if not was_frozen:
-            _try(self.freeze)
-        c.signal_pids(self.pids(), sig)
-        if not was_frozen or sig == signal.SIGKILL:
-            _try(self.thaw)
+        c.signal_frozen(self, sig)
 
     def destroy(self, timeout: float = 10.0) -> None:
         c.kill_and_remove(self, timeout)
@@ -291,10 +286,3 @@ def _read(path: str) -> str:
         return c.read_file(path)
     except OSError:
         return ""
-
-
-def _try(func) -> None:
-    try:
-        func()
-    except (OSError, CgroupError) as e:
-        log.warning("%s", e)
