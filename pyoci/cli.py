@@ -32,7 +32,6 @@ class Globals:
         self.debug: bool = False
         self.systemd_cgroup: bool = False
         self.rootless: str = "auto"
-        self.log_ready: bool = False  # _setup_log has run for this invocation
 
 
 def _one_line(msg: str) -> str:
@@ -125,6 +124,7 @@ class _Group(_ShortFirst, click.Group):
                 traceback.print_exc()
             code = _fail(str(e) or type(e).__name__)
         finally:
+            _LogOnImport.uninstall()
             if "pyoci.log" in sys.modules:
                 from pyoci import log
 
@@ -219,13 +219,10 @@ def cli(ctx: click.Context, root: str, log_path: str | None, log_format: str, de
         from pyoci import userns  # what to do with cgroup permission errors, as runc
 
         userns.ROOTLESS = rootless
-    if log_path or debug or ctx.invoked_subcommand not in _SILENT:
+    if log_path or debug or "logging" in sys.modules:
         _setup_log(obj)
-
-
-# Commands whose library code logs nothing (`kill --all` sets the log up itself): without
-# --log or --debug they skip importing logging, which costs them more than their work.
-_SILENT = frozenset({"state", "list", "kill"})
+    else:
+        _LogOnImport.install(obj)
 
 
 def _setup_log(obj: Globals) -> None:
@@ -234,11 +231,68 @@ def _setup_log(obj: Globals) -> None:
     from pyoci import log
 
     log.setup(obj.log, obj.log_format, obj.debug)
-    obj.log_ready = True
     if obj.debug:
         import logging
 
         logging.getLogger(log.LOGGER_NAME).debug("pyoci %s", " ".join(sys.argv[1:]))
+
+
+class _LogOnImport:
+    """Without --log and --debug, the stderr handler is set up the moment `logging` is
+    imported, not before.
+
+    Library code logs only through a `logging` it imports, so every record still finds
+    the handler (as when it was set up first thing), while `state`, `kill`, `start` and
+    `list`, whose work imports no logging, skip importing it (and traceback, string, ...):
+    that cost them more than their work. A meta path finder that hands the import of
+    `logging` to the usual finder and sets the handler up as soon as the module has run.
+    """
+
+    _installed: _LogOnImport | None = None
+
+    def __init__(self, obj: Globals) -> None:
+        self.obj = obj
+
+    @classmethod
+    def install(cls, obj: Globals) -> None:
+        cls.uninstall()
+        cls._installed = cls(obj)
+        sys.meta_path.insert(0, cls._installed)
+
+    @classmethod
+    def uninstall(cls) -> None:
+        if cls._installed is not None and cls._installed in sys.meta_path:
+            sys.meta_path.remove(cls._installed)
+        cls._installed = None
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "logging":
+            return None
+        self.uninstall()
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SetupAfter(spec.loader, self.obj)
+        return spec
+
+
+class _SetupAfter:
+    """The loader of `logging`, then :func:`_setup_log` (and the real loader put back)."""
+
+    def __init__(self, loader: Any, obj: Globals) -> None:
+        self.loader, self.obj = loader, obj
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__spec__.loader = module.__loader__ = self.loader
+        self.loader.exec_module(module)
+        _setup_log(self.obj)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
 
 
 def _create_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -339,8 +393,6 @@ def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
     """Send a signal (default SIGTERM) to the container's init process."""
     _check_args(ctx, args, minimum=1, maximum=2)
     cid = _container_id(ctx, args[:1])
-    if all_ and not ctx.obj.log_ready:
-        _setup_log(ctx.obj)  # the cgroup code warns about a failed freeze or thaw
     from pyoci.container import Container
     from pyoci.signals import parse_signal
 

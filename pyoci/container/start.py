@@ -8,15 +8,12 @@ succeeds, so EOF after ``0`` means the program is running.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import select
 
 from pyoci import state as st
 from pyoci.container.container import Container
 from pyoci.errors import PyociError
-
-log = logging.getLogger("pyoci")
 
 
 def start(container: Container) -> None:

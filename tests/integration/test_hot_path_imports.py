@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.skipif(bool(os.environ.get("PYOCI_TEST_RUNTIME")),
                                 reason="checks pyoci's own imports")
 
-# Never imported by state, kill (without --all) and list, without --log or --debug.
+# Never imported by state, kill, start and list, without --log or --debug.
 LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fast",
                    "pyoci.init", "pyoci.seccomp", "pyseccomp", "seccomp", "prctl", "ctypes",
                    "subprocess", "logging", "difflib", "shutil")
@@ -74,18 +74,24 @@ def offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
                   if any(m == name or m.startswith(name + ".") for name in forbidden))
 
 
-@pytest.mark.parametrize("command", ["state", "kill", "list"])
-def test_state_kill_list_stay_light(pyoci, new_bundle, cid, command):
+@pytest.mark.parametrize("command", ["state", "kill", "list", "start"])
+def test_state_kill_list_start_stay_light(pyoci, new_bundle, cid, command):
     bundle = new_bundle(["sleep", "100"])
-    pyoci("run", "--detach", "--bundle", bundle, cid, check=True)
+    if command == "start":
+        pyoci("create", "--bundle", bundle, cid, check=True)
+    else:
+        pyoci("run", "--detach", "--bundle", bundle, cid, check=True)
     try:
-        args = {"state": ("state", cid), "kill": ("kill", cid, "KILL"), "list": ("list",)}
+        args = {"state": ("state", cid), "kill": ("kill", cid, "KILL"), "list": ("list",),
+                "start": ("start", cid)}
         res, modules = imported(pyoci, *args[command])
         assert res.returncode == 0, res.stderr
         if command == "state":
             assert json.loads(res.stdout)["status"] == "running"
         if command == "list":
             assert cid in res.stdout
+        if command == "start":
+            assert json.loads(pyoci("state", cid, check=True).stdout)["status"] == "running"
         assert {"pyoci.cli", "pyoci.state", "pyoci.container.container"} <= modules
         assert offending(modules, LIGHT_FORBIDDEN) == []
     finally:
@@ -121,3 +127,30 @@ def test_an_invalid_config_is_still_worded_by_jsonschema(pyoci, new_bundle, cid,
     assert res.returncode == 1
     assert "$.process.user.uid" in res.stderr.splitlines()[-1]
     assert "jsonschema" in modules
+
+
+LOGS_A_WARNING = """
+import sys, types
+class Container:
+    @classmethod
+    def load(cls, cid, root):
+        return cls()
+    def start(self):
+        import logging  # the way library modules log: a logging of their own
+        logging.getLogger("pyoci").warning("cannot remove a cgroup")
+mod = types.ModuleType("pyoci.container")
+mod.Container = Container
+sys.modules["pyoci.container"] = mod
+sys.argv = ["pyoci", "--root", sys.argv[1], "start", "c1"]
+from pyoci.cli import entry
+entry()
+"""
+
+
+def test_a_record_still_finds_the_handler(tmp_path):
+    """Without --log, logging is set up when library code imports it: same stderr line."""
+    out = subprocess.run([sys.executable, "-c", LOGS_A_WARNING, str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith('time="'), out.stderr
+    assert out.stderr.rstrip().endswith('level=warning msg="cannot remove a cgroup"')
