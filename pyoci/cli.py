@@ -666,8 +666,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def entry() -> NoReturn:
-    """The process entry point (the `pyoci` script, `python -m pyoci`): :func:`main`, then
-    an exit without the interpreter's teardown.
+    """What the process entry point (:func:`pyoci.__main__.entry`: the `pyoci` script,
+    `python -m pyoci`) runs: :func:`main`, then an exit without the interpreter's teardown.
 
     Freeing every module and object at exit costs more than the whole work of `state` or
     `kill`, and nobody needs it: the kernel takes the memory back. What an exit must do

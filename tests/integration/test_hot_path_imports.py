@@ -1,7 +1,7 @@
 """The hot paths stay lean: what `state`, `kill`, `list`, `run` and `create` import (issue 7).
 
 Each command runs as a real process, on a real container, through the real entry point
-(``pyoci.cli.entry``, what the ``pyoci`` script and ``python -m pyoci`` run), under
+(``pyoci.__main__.entry``, what the ``pyoci`` script and ``python -m pyoci`` run), under
 ``python -X importtime`` and with an atexit hook that writes ``sys.modules`` out. The
 modules a command imported are those in sys.modules at its exit plus every module named
 on an ``import time:`` line (which also covers the forked stage1 and init of a `run`).
@@ -40,7 +40,7 @@ def dump():
         f.write("\\n".join(sorted(sys.modules)))
 atexit.register(dump)
 sys.argv[0] = "pyoci"
-from pyoci.cli import entry
+from pyoci.__main__ import entry
 entry()
 """
 
@@ -142,7 +142,7 @@ mod = types.ModuleType("pyoci.container")
 mod.Container = Container
 sys.modules["pyoci.container"] = mod
 sys.argv = ["pyoci", "--root", sys.argv[1], "start", "c1"]
-from pyoci.cli import entry
+from pyoci.__main__ import entry
 entry()
 """
 
