@@ -355,10 +355,10 @@ def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, ke
     """Create and start a container, exiting with its exit code unless detached."""
     cid = _container_id(ctx, args)
     _no_systemd_cgroup(ctx)
-    from pyoci.container import run as run_container
+    from pyoci.container import Container
 
-    code = run_container(cid, os.path.abspath(bundle), ctx.obj.root, detach=detach, keep=keep,
-                         no_subreaper=no_subreaper, **_create_kwargs(opts))
+    code = Container.run(cid, os.path.abspath(bundle), ctx.obj.root, detach=detach,
+                         keep=keep, no_subreaper=no_subreaper, **_create_kwargs(opts))
     ctx.exit(code)
 
 

@@ -6,12 +6,4 @@ Only :mod:`pyoci.container.container` is imported eagerly; ``create`` and
 
 from pyoci.container.container import Container
 
-
-def run(*args, **kwargs) -> int:
-    """Create, start and (unless detached) wait for a container; see :mod:`.run`."""
-    from pyoci.container.run import run as _run
-
-    return _run(*args, **kwargs)
-
-
-__all__ = ["Container", "run"]
+__all__ = ["Container"]

@@ -32,6 +32,13 @@ class Container:
         return create(cls(container_id, root), bundle, **options)
 
     @classmethod
+    def run(cls, container_id: str, bundle: str, root: str = "/run/pyoci", **options) -> int:
+        """Create and start; in the foreground, wait and return the exit code (see .run)."""
+        from pyoci.container.run import run
+
+        return run(container_id, bundle, root, **options)
+
+    @classmethod
     def load(cls, container_id: str, root: str = "/run/pyoci") -> Container:
         """The existing container ``container_id``; raises ContainerNotFound."""
         c = cls(container_id, root)

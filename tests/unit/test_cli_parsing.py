@@ -74,9 +74,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Fake:
         rec.calls.append(("run", cid, bundle, root, kw))
         return rec.run_code
 
+    Container.run = staticmethod(run)  # type: ignore[attr-defined]
     mod = types.ModuleType("pyoci.container")
     mod.Container = Container  # type: ignore[attr-defined]
-    mod.run = run  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pyoci.container", mod)
     return rec
 
