@@ -160,32 +160,16 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     import platform
 
     from pyoci import __version__
+    from pyoci.features import libseccomp_version
     from pyoci.spec import default_spec
 
     click.echo(f"pyoci version {__version__}")
     click.echo(f"spec: {default_spec(False)['ociVersion']}")
     click.echo(f"python: {platform.python_version()}")
-    seccomp = _libseccomp_version()
+    seccomp = libseccomp_version()
     if seccomp:
         click.echo(f"libseccomp: {seccomp}")
     ctx.exit(0)
-
-
-def _libseccomp_version() -> str | None:
-    """libseccomp's runtime version via seccomp_version(); None if the library is absent."""
-    import ctypes
-
-    class _Version(ctypes.Structure):
-        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
-
-    try:
-        func = ctypes.CDLL("libseccomp.so.2").seccomp_version
-    except (OSError, AttributeError):
-        return None
-    func.restype = ctypes.POINTER(_Version)
-    func.argtypes = []
-    ver = func().contents
-    return f"{ver.major}.{ver.minor}.{ver.micro}"
 
 
 @click.group(name="pyoci", cls=_Group, context_settings=CONTEXT_SETTINGS, no_args_is_help=True)

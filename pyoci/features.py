@@ -51,7 +51,8 @@ def _supported_seccomp_flags() -> list[str]:
     return supported
 
 
-def _libseccomp_version() -> str | None:
+def libseccomp_version() -> str | None:
+    """libseccomp's runtime version via seccomp_version(); None if the library is absent."""
     import ctypes
 
     class _Version(ctypes.Structure):
@@ -98,7 +99,7 @@ def features() -> dict:
         "org.opencontainers.runc.checkpoint.enabled": "false",
         "io.github.pyoci.version": _pyoci_version(),
     }
-    libseccomp = _libseccomp_version()
+    libseccomp = libseccomp_version()
     if libseccomp:
         annotations["io.github.seccomp.libseccomp.version"] = libseccomp
     return {
