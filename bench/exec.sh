@@ -15,23 +15,8 @@
 # The bundle recipe is bench/run.sh's.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-RUNS=${RUNS:-30}
-WARMUP=${WARMUP:-3}
-PYOCI=${PYOCI:-$REPO/.venv/bin/pyoci}
-RUNC=${RUNC:-runc}
-CRUN=${CRUN:-crun}
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "bench: must run as root" >&2
-    exit 1
-fi
-for tool in hyperfine "$RUNC" "$PYOCI"; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool not found (bash .ci/setup)" >&2; exit 1; }
-done
-
-WORK=$(mktemp -d /tmp/pyoci-bench-XXXXXX)
-B=$WORK/bundle
+# shellcheck source=bench/common.sh
+. "$(dirname "$(readlink -f "$0")")/common.sh"
 ID=bench-exec-$$
 pairs=("$PYOCI:$WORK/root-pyoci" "$RUNC:$WORK/root-runc")
 if [ "${WITH_CRUN:-0}" = 1 ] && command -v "$CRUN" >/dev/null; then

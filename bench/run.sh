@@ -9,23 +9,8 @@
 # Needs root, hyperfine, runc (and crun), busybox-static: `bash .ci/setup` installs them.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-RUNS=${RUNS:-30}
-WARMUP=${WARMUP:-3}
-PYOCI=${PYOCI:-$REPO/.venv/bin/pyoci}
-RUNC=${RUNC:-runc}
-CRUN=${CRUN:-crun}
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "bench: must run as root" >&2
-    exit 1
-fi
-for tool in hyperfine "$RUNC" "$PYOCI"; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool not found (bash .ci/setup)" >&2; exit 1; }
-done
-
-WORK=$(mktemp -d /tmp/pyoci-bench-XXXXXX)
-B=$WORK/bundle
+# shellcheck source=bench/common.sh
+. "$(dirname "$(readlink -f "$0")")/common.sh"
 R_PYOCI=$WORK/root-pyoci
 R_RUNC=$WORK/root-runc
 R_CRUN=$WORK/root-crun
