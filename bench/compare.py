@@ -15,6 +15,9 @@ Scenarios (ids never contain "pyoci": the test suite's leak check owns such cgro
 
 run        ``RT run --bundle B id`` of /bin/true (runc's default spec)
 cycle      ``RT create --bundle B id && RT start id && RT delete --force id`` (youki's)
+start      ``RT start id`` of a created container (created, and the last one deleted, by
+           hyperfine's ``--prepare``, untimed)
+delete     ``RT delete --force id`` of a stopped container (made by ``--prepare``)
 seq100     a shell loop of 100 sequential ``RT run`` (crun's README recipe)
 exec       ``RT exec id true`` into a running container (``sleep``)
 kill       ``RT kill id CONT`` to that running container
@@ -77,6 +80,8 @@ IMAGE = "localhost/bench-busybox:latest"
 SCENARIOS = [  # name, label, unit
     ("run", "`run` of /bin/true", "ms"),
     ("cycle", "create + start + delete", "ms"),
+    ("start", "`start` (created container)", "ms"),
+    ("delete", "`delete --force` (stopped container)", "ms"),
     ("seq100", f"{SEQ_N} sequential `run`", "ms"),
     ("exec", "`exec true` (running container)", "ms"),
     ("kill", "`kill CONT` (running container)", "ms"),
@@ -88,7 +93,8 @@ SCENARIOS = [  # name, label, unit
 ]
 # issue 7's targets, as the largest acceptable ratio pyoci/<runtime>
 TARGETS = {
-    "run": ("runc", 1.0), "cycle": ("runc", 1.0), "state": ("runc", 1.0),
+    "run": ("runc", 1.0), "cycle": ("runc", 1.0), "start": ("runc", 1.0),
+    "state": ("runc", 1.0),
     "kill": ("runc", 1.0), "list": ("runc", 1.0), "rss-run": ("runc", 1.0),
     "podman": ("runc", 1.05),
 }
@@ -226,12 +232,15 @@ class Bench:
     # --- measuring ---------------------------------------------------------------------
 
     def hyperfine(self, scenario: str, rt: Runtime, command: str, *, shell: bool = False,
-                  runs: int = RUNS, warmup: int = WARMUP, env: dict | None = None) -> None:
+                  runs: int = RUNS, warmup: int = WARMUP, env: dict | None = None,
+                  prepare: str = "") -> None:
         out = os.path.join(self.json_dir, f"{scenario}-{rt.name}.json")
         cmd = [*rt.prefix(), "hyperfine", "--style", "none", "--runs", str(runs),
                "--warmup", str(warmup), "--export-json", out]
         if not shell:
             cmd.append("-N")
+        if prepare:  # untimed, before every run; through sh whatever the timed shell
+            cmd += ["--prepare", shlex.join(["sh", "-c", prepare])]
         cmd += ["--command-name", f"{rt.name} {scenario}", command]
         sh(cmd, env=env or self.env, timeout=None)
         with open(out) as f:
@@ -258,6 +267,20 @@ class Bench:
                                                         ("start", "bench-cyc"),
                                                         ("delete", "--force", "bench-cyc"))]
                 self.hyperfine("cycle", rt, " && ".join(c), shell=True)
+        if self.wanted("start"):
+            for rt in self.runtimes:
+                prep = (f"{shlex.join(rt.argv('delete', '--force', 'bench-st'))} 2>/dev/null; "
+                        f"{shlex.join(rt.argv('create', '--bundle', b, 'bench-st'))}")
+                self.hyperfine("start", rt, shlex.join(rt.argv("start", "bench-st")),
+                               prepare=prep)
+        if self.wanted("delete"):
+            for rt in self.runtimes:
+                # /bin/true has exited once `run` returns: the container is stopped.
+                prep = f"{shlex.join(rt.argv('run', '--detach', '--bundle', b, 'bench-del'))}"
+                prep += " && sleep 0.05"
+                self.hyperfine("delete", rt,
+                               shlex.join(rt.argv("delete", "--force", "bench-del")),
+                               prepare=prep)
         if self.wanted("seq100"):
             for rt in self.runtimes:
                 one = shlex.join(rt.argv("run", "--bundle", b, "bench-seq"))
