@@ -13,9 +13,10 @@ import os
 import sys
 import sysconfig
 
-from setuptools import setup  # first: distutils is then setuptools' own copy
+from setuptools import Distribution, setup
 
-from distutils.command.build_scripts import build_scripts  # noqa: E402, I001
+# distutils' build_scripts (setuptools has no subclass of it to import)
+build_scripts = Distribution().get_command_class("build_scripts")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FRONT_DOOR = "csrc/pyoci_main.c"

@@ -15,8 +15,9 @@ Fixtures (an integration test is one that uses ``root``, ``bundle``, ``new_bundl
     ``new_bundle()``: a bundle whose container runs ``true``; rewrite its config with
     ``write_config(bundle, cfg)``.
 ``pyoci(*args, timeout=60, input=None, check=False)``
-    Runs ``python -m pyoci --root ROOT *args`` (or ``$PYOCI_TEST_RUNTIME --root ROOT
-    *args``: ``PYOCI_TEST_RUNTIME=runc`` checks the tests themselves against runc) and
+    Runs ``pyoci --root ROOT *args``, the installed ``pyoci`` next to ``sys.executable``
+    (``python -m pyoci`` if there is none; or ``$PYOCI_TEST_RUNTIME --root ROOT *args``:
+    ``PYOCI_TEST_RUNTIME=runc`` checks the tests themselves against runc) and
     returns a CompletedProcess with text stdout/stderr. Output goes through temporary
     files, not pipes, so a detached container that keeps the runtime's stdio open
     cannot make the call hang.
@@ -71,8 +72,13 @@ BUSYBOX = "/bin/busybox"
 CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP_MAXDEPTH = 5
 DEFAULT_TIMEOUT = 60.0
-# The runtime under test; PYOCI_TEST_RUNTIME="runc" runs the same tests against runc.
-RUNTIME = shlex.split(os.environ.get("PYOCI_TEST_RUNTIME", "")) or [sys.executable, "-m", "pyoci"]
+# The runtime under test: the installed `pyoci` (the C front door, csrc/pyoci_main.c, which
+# execs the Python CLI for all it does not do itself) next to this interpreter, else
+# `python -m pyoci`; PYOCI_TEST_RUNTIME="runc" runs the same tests against runc.
+INSTALLED = os.path.join(os.path.dirname(sys.executable), "pyoci")
+PYTHON_RUNTIME = [sys.executable, "-m", "pyoci"]
+RUNTIME = shlex.split(os.environ.get("PYOCI_TEST_RUNTIME", "")) or (
+    [INSTALLED] if os.access(INSTALLED, os.X_OK) else PYTHON_RUNTIME)
 # How long teardown waits for killed processes, mounts and cgroups to go away.
 SETTLE_SECONDS = 5.0
 INTEGRATION_FIXTURES = ("root", "bundle", "new_bundle", "pyoci", "cid")
@@ -650,7 +656,7 @@ def cid(_leak_check) -> str:
 
 
 class PyociRunner:
-    """Runs the pyoci CLI (``python -m pyoci --root ROOT ...``) for one test."""
+    """Runs the pyoci CLI (``pyoci --root ROOT ...``, see RUNTIME) for one test."""
 
     def __init__(self, root: str, ctx: LeakContext) -> None:
         self.root = root

@@ -18,7 +18,10 @@ import pytest
 # skipped when conftest's PYOCI_TEST_RUNTIME points the suite at another runtime.
 _RUNTIME = shlex.split(os.environ.get("PYOCI_TEST_RUNTIME", ""))
 UNDER_RUNC = bool(_RUNTIME) and os.path.basename(_RUNTIME[0]) != "pyoci"
-RUNTIME = _RUNTIME or [sys.executable, "-m", "pyoci"]
+# as conftest's: the installed `pyoci` (the C front door) next to this interpreter
+_INSTALLED = os.path.join(os.path.dirname(sys.executable), "pyoci")
+RUNTIME = _RUNTIME or ([_INSTALLED] if os.access(_INSTALLED, os.X_OK)
+                       else [sys.executable, "-m", "pyoci"])
 pyoci_only = pytest.mark.skipif(UNDER_RUNC, reason="pyoci-specific behaviour")
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
