@@ -13,10 +13,70 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-import click
+
+class _Deferred(type(sys)):  # types.ModuleType, without importing types
+    """A module whose code runs the first time one of its attributes is looked up."""
+
+    def __getattr__(self, name: str) -> Any:
+        self.__class__ = type(sys)
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+def _defer(*names: str) -> None:
+    """Load these standard modules on their first use instead of at their import.
+
+    click imports ``inspect`` (which imports ast, dis, tokenize, ...) for what only help
+    output and a few rare paths use: about 12 ms, more than a command's own work. (Not
+    ``uuid``: click subclasses a generic of uuid.UUID at import.) Each gets a module object
+    that runs the real module's code the moment anything but its import attributes
+    (``__spec__``, ``__name__``, ...) is looked up, so nothing is lost: it is only paid
+    for when it is used. (importlib's LazyLoader would not do: the import statement itself
+    looks ``__spec__`` up, which runs its module at the next ``import inspect``.) A module
+    already imported (by an embedding program) is left as it is.
+    """
+    from importlib.util import find_spec, module_from_spec
+
+    for name in names:
+        if name in sys.modules:
+            continue
+        spec = find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        module = module_from_spec(spec)
+        module.__class__ = _Deferred
+        sys.modules[name] = module
+
+
+_defer("inspect")
+
+import click  # noqa: E402 - after _defer, on purpose
 
 DEFAULT_ROOT = "/run/pyoci"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+class _Option(click.Option):
+    """An option whose help text is kept as written.
+
+    click runs every option's help through inspect.cleandoc when the option is made, which
+    imports inspect on every call for a text that only --help shows. Ours are one line
+    without indentation, which cleandoc leaves as they are (tests check this).
+    """
+
+    def __init__(self, *args: Any, help: str | None = None, **kwargs: Any) -> None:  # noqa: A002
+        super().__init__(*args, **kwargs)
+        self.help = help
+
+
+def _option(*param_decls: str, **attrs: Any) -> Callable[[Any], Any]:
+    return click.option(*param_decls, cls=_Option, **attrs)
+
+
+def _show_help(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(ctx.get_help(), color=ctx.color)
+        ctx.exit()
 
 
 class Globals:
@@ -78,7 +138,23 @@ _PARSER = _short_first_parser()
 
 
 class _ShortFirst:
-    """Mixin: commands parse with :data:`_PARSER`."""
+    """Mixin: commands parse with :data:`_PARSER`; their --help is made without gettext.
+
+    click words its help option through gettext, whose every lookup imports locale and
+    searches the disk for translations (click ships none), on every call: the option is
+    made here with click's English text instead, the same option otherwise.
+    """
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        if getattr(self, "_help_option", False) is None and self.add_help_option:  # type: ignore[attr-defined]
+            names = self.get_help_option_names(ctx)  # type: ignore[attr-defined]
+            if names:
+                storage = getattr(click.core, "_HELP_OPTION_STORAGE_NAME", None)
+                self._help_option = _Option(
+                    [*names, storage] if storage else names, is_flag=True,
+                    expose_value=False, is_eager=True, callback=_show_help,
+                    help="Show this message and exit.")
+        return super().get_help_option(ctx)  # type: ignore[misc]
 
     def make_parser(self, ctx: click.Context) -> Any:
         if _PARSER is None:
@@ -173,18 +249,18 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 @click.group(name="pyoci", cls=_Group, context_settings=CONTEXT_SETTINGS, no_args_is_help=True)
-@click.option("--root", default=DEFAULT_ROOT, show_default=True, metavar="PATH",
+@_option("--root", default=DEFAULT_ROOT, show_default=True, metavar="PATH",
               help="Root directory for storage of container state (should be on tmpfs).")
-@click.option("--log", "log_path", metavar="PATH",
+@_option("--log", "log_path", metavar="PATH",
               help="Append errors (and debug records with --debug) to this file.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+@_option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Format of --log records.")
-@click.option("--debug", is_flag=True, help="Enable debug logging and error tracebacks.")
-@click.option("--systemd-cgroup", is_flag=True,
+@_option("--debug", is_flag=True, help="Enable debug logging and error tracebacks.")
+@_option("--systemd-cgroup", is_flag=True,
               help="Use systemd for cgroups (paths are slice:prefix:name).")
-@click.option("--rootless", type=click.Choice(["true", "false", "auto"]), default="auto",
+@_option("--rootless", type=click.Choice(["true", "false", "auto"]), default="auto",
               show_default=True, help="Ignore cgroup permission errors.")
-@click.option("--version", "-v", is_flag=True, expose_value=False, is_eager=True,
+@_option("--version", "-v", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_version, help="Print the version.")
 @click.pass_context
 def cli(ctx: click.Context, root: str, log_path: str | None, log_format: str, debug: bool,
@@ -282,15 +358,15 @@ class _SetupAfter:
 def _create_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The flags `create` and `run` share."""
     options = [
-        click.option("--bundle", "-b", default=".", metavar="PATH",
+        _option("--bundle", "-b", default=".", metavar="PATH",
                      help="Path to the bundle directory (holding config.json)."),
-        click.option("--pid-file", metavar="PATH", help="Write the container's pid here."),
-        click.option("--console-socket", metavar="PATH",
+        _option("--pid-file", metavar="PATH", help="Write the container's pid here."),
+        _option("--console-socket", metavar="PATH",
                      help="AF_UNIX socket to send the console pty master to."),
-        click.option("--no-pivot", is_flag=True, help="Use chroot instead of pivot_root."),
-        click.option("--no-new-keyring", is_flag=True,
+        _option("--no-pivot", is_flag=True, help="Use chroot instead of pivot_root."),
+        _option("--no-new-keyring", is_flag=True,
                      help="Keep the caller's session keyring."),
-        click.option("--preserve-fds", type=click.IntRange(min=0), default=0, metavar="N",
+        _option("--preserve-fds", type=click.IntRange(min=0), default=0, metavar="N",
                      help="Pass N extra fds (from 3) to the container."),
     ]
     for option in reversed(options):
@@ -329,9 +405,9 @@ def create(ctx: click.Context, args: tuple[str, ...], bundle: str, **opts: Any) 
 @cli.command()
 @click.argument("args", **_ID)
 @_create_options
-@click.option("--detach", "-d", is_flag=True, help="Return once the container is started.")
-@click.option("--keep", is_flag=True, help="Don't delete the container after it exits.")
-@click.option("--no-subreaper", is_flag=True,
+@_option("--detach", "-d", is_flag=True, help="Return once the container is started.")
+@_option("--keep", is_flag=True, help="Don't delete the container after it exits.")
+@_option("--no-subreaper", is_flag=True,
               help="Don't become a subreaper: orphans of the container aren't reaped.")
 @click.pass_context
 def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, keep: bool,
@@ -370,7 +446,7 @@ def state(ctx: click.Context, args: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("args", nargs=-1, metavar="<container-id> [signal]")
-@click.option("--all", "-a", "all_", is_flag=True,
+@_option("--all", "-a", "all_", is_flag=True,
               help="Send the signal to every process in the container.")
 @click.pass_context
 def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
@@ -388,7 +464,7 @@ def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
 
 @cli.command()
 @click.argument("args", **_ID)
-@click.option("--force", "-f", is_flag=True, help="Kill the container first if it is running.")
+@_option("--force", "-f", is_flag=True, help="Kill the container first if it is running.")
 @click.pass_context
 def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
     """Delete a container's resources; with --force a missing container is not an error."""
@@ -411,9 +487,9 @@ def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
 
 @cli.command("list")
 @click.argument("args", nargs=-1, metavar="")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+@_option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only container ids.")
+@_option("--quiet", "-q", is_flag=True, help="Print only container ids.")
 @click.pass_context
 def list_(ctx: click.Context, args: tuple[str, ...], fmt: str, quiet: bool) -> None:
     """List the containers under --root."""
@@ -453,9 +529,9 @@ def format_table(rows: list[list[str]], minwidth: int = 12, padding: int = 3) ->
 
 @cli.command()
 @click.argument("args", nargs=-1, metavar="")
-@click.option("--bundle", "-b", default=".", metavar="PATH",
+@_option("--bundle", "-b", default=".", metavar="PATH",
               help="Directory to write config.json into.")
-@click.option("--rootless", is_flag=True, help="Generate a spec for a rootless container.")
+@_option("--rootless", is_flag=True, help="Generate a spec for a rootless container.")
 @click.pass_context
 def spec(ctx: click.Context, args: tuple[str, ...], bundle: str, rootless: bool) -> None:
     """Write a default config.json into the bundle."""
@@ -538,8 +614,8 @@ _UPDATE_FLAGS = [
 
 def _update_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for flag, kind, text in reversed(_UPDATE_FLAGS):
-        func = click.option(flag, type=kind, default=None, metavar="VALUE", help=text)(func)
-    return click.option("--resources", "-r", metavar="FILE|-",
+        func = _option(flag, type=kind, default=None, metavar="VALUE", help=text)(func)
+    return _option("--resources", "-r", metavar="FILE|-",
                         help="LinuxResources JSON to apply ('-': standard input).")(func)
 
 
@@ -564,9 +640,9 @@ def update(ctx: click.Context, args: tuple[str, ...], resources: str | None,
 
 @cli.command()
 @click.argument("args", **_ID)
-@click.option("--interval", default="5s", metavar="DURATION",
+@_option("--interval", default="5s", metavar="DURATION",
               help="The stats collection interval.")
-@click.option("--stats", is_flag=True, help="Display the container's stats then exit.")
+@_option("--stats", is_flag=True, help="Display the container's stats then exit.")
 @click.pass_context
 def events(ctx: click.Context, args: tuple[str, ...], interval: str, stats: bool) -> None:
     """Display the container's stats and OOM notifications (JSON lines)."""
@@ -581,7 +657,7 @@ def events(ctx: click.Context, args: tuple[str, ...], interval: str, stats: bool
 
 @cli.command(context_settings={"ignore_unknown_options": True,
                                "allow_interspersed_args": False})
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+@_option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
 @click.argument("args", nargs=-1, metavar="<container-id> [ps options]")
 @click.pass_context
@@ -599,29 +675,29 @@ def ps(ctx: click.Context, fmt: str, args: tuple[str, ...]) -> None:
                                        "allow_interspersed_args": False})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED,
                 metavar="<container-id> <command> [command options]")
-@click.option("--console-socket", metavar="PATH",
+@_option("--console-socket", metavar="PATH",
               help="AF_UNIX socket to send the pty master to (with --tty).")
-@click.option("--cwd", metavar="PATH", help="Working directory in the container.")
-@click.option("--env", "-e", multiple=True, metavar="NAME=VALUE",
+@_option("--cwd", metavar="PATH", help="Working directory in the container.")
+@_option("--env", "-e", multiple=True, metavar="NAME=VALUE",
               help="Set an environment variable (repeatable).")
-@click.option("--tty", "-t", is_flag=True, help="Allocate a pseudo-TTY.")
-@click.option("--user", "-u", metavar="UID[:GID]", help="The user (and group) to run as.")
-@click.option("--additional-gids", "-g", multiple=True, type=int, metavar="GID",
+@_option("--tty", "-t", is_flag=True, help="Allocate a pseudo-TTY.")
+@_option("--user", "-u", metavar="UID[:GID]", help="The user (and group) to run as.")
+@_option("--additional-gids", "-g", multiple=True, type=int, metavar="GID",
               help="An additional group (repeatable).")
-@click.option("--process", "-p", "process_file", metavar="FILE",
+@_option("--process", "-p", "process_file", metavar="FILE",
               help="process.json: the whole process (the flags above are then ignored).")
-@click.option("--detach", "-d", is_flag=True, help="Return once the process has started.")
-@click.option("--pid-file", metavar="PATH", help="Write the process's pid here.")
-@click.option("--process-label", metavar="LABEL", help="The SELinux label of the process.")
-@click.option("--apparmor", metavar="PROFILE", help="The AppArmor profile of the process.")
-@click.option("--no-new-privs", is_flag=True, help="Set no_new_privs for the process.")
-@click.option("--cap", "-c", multiple=True, metavar="CAP",
+@_option("--detach", "-d", is_flag=True, help="Return once the process has started.")
+@_option("--pid-file", metavar="PATH", help="Write the process's pid here.")
+@_option("--process-label", metavar="LABEL", help="The SELinux label of the process.")
+@_option("--apparmor", metavar="PROFILE", help="The AppArmor profile of the process.")
+@_option("--no-new-privs", is_flag=True, help="Set no_new_privs for the process.")
+@_option("--cap", "-c", multiple=True, metavar="CAP",
               help="Add a capability to every set (repeatable).")
-@click.option("--preserve-fds", type=click.IntRange(min=0), default=0, metavar="N",
+@_option("--preserve-fds", type=click.IntRange(min=0), default=0, metavar="N",
               help="Pass N extra fds (from 3) to the process.")
-@click.option("--cgroup", multiple=True, metavar="[CONTROLLER:]PATH",
+@_option("--cgroup", multiple=True, metavar="[CONTROLLER:]PATH",
               help="Run in this (existing) sub-cgroup of the container (repeatable).")
-@click.option("--ignore-paused", is_flag=True, help="Exec even in a paused container.")
+@_option("--ignore-paused", is_flag=True, help="Exec even in a paused container.")
 @click.pass_context
 def exec_(ctx: click.Context, args: tuple[str, ...], process_file: str | None,
           pid_file: str | None, cgroup: tuple[str, ...], **opts: Any) -> None:
