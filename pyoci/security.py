@@ -36,6 +36,8 @@ __all__ = ["FinalStepFailed", "Plan", "apply_process", "check_cwd", "exec_contai
 
 @dataclass
 class Plan:
+    """What create prepared for init: caps, no_new_privs, seccomp filter, LSM label."""
+
     caps: capabilities.CapSets = field(default_factory=capabilities.CapSets)
     no_new_privs: bool = False
     filter: object = None  # pyoci.seccomp.Filter | None
