@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -582,6 +583,142 @@ static int cmd_start(const char *dir)
     exec_python(hex);
 }
 
+/* The cgroup directories of pyoci.cgroups.load_manager(stored).dirs(). */
+struct cgdirs {
+    struct jtok version, path, paths;
+    char *dirs[64];
+    int n;
+};
+
+static int cgroup_member(struct jtok key, struct jtok value, void *arg)
+{
+    struct cgdirs *c = arg;
+    if (json_is(key, "\"version\""))
+        c->version = value;
+    else if (json_is(key, "\"path\""))
+        c->path = value;
+    else if (json_is(key, "\"paths\""))
+        c->paths = value;
+    return 0;
+}
+
+static int add_cgroup_dir(struct cgdirs *c, struct jtok dir)
+{
+    if (c->n == (int)(sizeof(c->dirs) / sizeof(c->dirs[0])) || !json_is_plain_string(dir))
+        return -1;
+    c->dirs[c->n++] = strndup(dir.p + 1, dir.n - 2);
+    return 0;
+}
+
+/* v1: {mountpoint: [[controllers...], dir], ...} */
+static int v1_member(struct jtok key, struct jtok value, void *arg)
+{
+    const char *p = value.p, *end = value.p + value.n, *dir;
+    (void)key;
+    if (*p++ != '[' || json_skip_value(&p, end) < 0)
+        return -1;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+        p++;
+    if (p >= end || *p++ != ',')
+        return -1;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+        p++;
+    dir = p;
+    if (json_skip_value(&p, end) < 0 || end - p != 1 || *p != ']')
+        return -1;  /* a pair, nothing more */
+    return add_cgroup_dir(arg, (struct jtok){dir, (size_t)(p - dir)});
+}
+
+static void cgroup_dirs(const struct stored *s, struct cgdirs *c)
+{
+    const char *p;
+    memset(c, 0, sizeof(*c));
+    if (s->cgroup.p == NULL || json_is(s->cgroup, "null"))
+        return;  /* no cgroup */
+    p = s->cgroup.p;
+    if (json_object(&p, p + s->cgroup.n, cgroup_member, c) < 0)
+        fallback();
+    if (json_is(c->version, "2")) {
+        if (add_cgroup_dir(c, c->path) < 0)
+            fallback();
+    } else if (json_is(c->version, "1") && c->paths.p != NULL) {
+        p = c->paths.p;
+        if (json_object(&p, p + c->paths.n, v1_member, c) < 0)
+            fallback();
+    } else {
+        fallback();
+    }
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DP || type == FTW_D)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;  /* errors are ignored, as state._remove_tree does */
+}
+
+/* config.json read as delete._read_config would (missing is empty), with no poststop hooks;
+ * anything else is for Python. */
+static void check_no_poststop(const char *dir)
+{
+    char *path = path_join(dir, "config.json"), *text;
+    const char *p;
+    size_t len;
+
+    text = read_file(path, &len);
+    free(path);
+    if (text == NULL) {
+        if (errno == ENOENT)
+            return;
+        fallback();
+    }
+    p = text;
+    if (memmem(text, len, "\"poststop\"", 10) != NULL || json_skip_value(&p, text + len) < 0)
+        fallback();
+    while (p < text + len && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+        p++;
+    if (p != text + len)
+        fallback();
+    free(text);
+}
+
+static int cmd_delete(const char *root, const char *id, const char *dir)
+{
+    struct stored s;
+    struct cgdirs cg;
+    char *doomed;
+    int lock;
+
+    lock = lock_dir(dir);
+    load_stored(dir, &s);
+    if (s.destroyed.p != NULL && !json_is(s.destroyed, "null") && !json_is(s.destroyed, "false"))
+        fallback();
+    if (strcmp(status_of(dir, &s), "stopped") != 0)
+        fallback();  /* not stopped: Python refuses (or, with --force, kills) */
+    check_no_poststop(dir);
+    cgroup_dirs(&s, &cg);
+    /* cgroups.destroy: a stopped container's cgroups are empty; if one is not (a process
+     * left behind, a sub-cgroup), Python kills and retries, and finds gone what went here */
+    for (int i = 0; i < cg.n; i++)
+        if (rmdir(cg.dirs[i]) < 0 && errno != ENOENT)
+            fallback();
+    /* state.remove_dir: renamed out of the way first, then removed */
+    if (asprintf(&doomed, "%s/.%s~deleted~%d", root, id, (int)getpid()) < 0)
+        fallback();
+    if (rename(dir, doomed) < 0) {
+        if (errno != ENOENT)
+            fallback();
+    } else {
+        nftw(doomed, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    close(lock);
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Command line */
 
@@ -655,7 +792,8 @@ int main(int argc, char **argv)
         fallback();
     if (strcmp(cmd, "kill") != 0 && nargs != 1)
         fallback();
-    if (strcmp(cmd, "state") && strcmp(cmd, "kill") && strcmp(cmd, "start"))
+    if (strcmp(cmd, "state") && strcmp(cmd, "kill") && strcmp(cmd, "start")
+            && strcmp(cmd, "delete"))
         fallback();
     if (log != NULL && *log != '\0') {
         /* the --log file is created at start-up, as runc does (pyoci.log.setup) */
@@ -669,5 +807,7 @@ int main(int argc, char **argv)
         return cmd_state(dir);
     if (!strcmp(cmd, "kill"))
         return cmd_kill(dir, nargs > 1 ? args[1] : NULL);
+    if (!strcmp(cmd, "delete"))
+        return cmd_delete(root, args[0], dir);
     return cmd_start(dir);
 }

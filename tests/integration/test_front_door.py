@@ -18,7 +18,9 @@ import sys
 import time
 
 import pytest
-from conftest import INSTALLED, PYTHON_RUNTIME, base_config
+
+INSTALLED = os.path.join(os.path.dirname(sys.executable), "pyoci")  # as conftest's RUNTIME
+PYTHON_RUNTIME = [sys.executable, "-m", "pyoci"]
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("PYOCI_TEST_RUNTIME")),
                                 reason="compares pyoci's two entry points")
@@ -91,7 +93,7 @@ def test_state_in_every_status(pyoci, new_bundle, cid):
     pyoci("delete", cid, check=True)
 
 
-def test_state_annotations(pyoci, new_bundle, cid):
+def test_state_annotations(pyoci, new_bundle, cid, base_config):
     cfg = base_config(SLEEP)
     cfg["annotations"] = {"org.example.text": "caf\u00e9 \u65e5\u672c \U0001f600 \"q\" \\ \t/",
                           "org.example.empty": "", "a": "b"}
@@ -208,7 +210,7 @@ def test_start(pyoci, new_bundle, cid):
     same(pyoci.root, "start", "no-such")
 
 
-def test_start_poststart_hook(pyoci, new_bundle, cid, tmp_path):
+def test_start_poststart_hook(pyoci, new_bundle, cid, tmp_path, base_config):
     a, b = cid, f"{cid}-b"
     marks = {}
     for c in (a, b):
@@ -244,7 +246,8 @@ def test_start_exec_fails(pyoci, new_bundle, cid, case):
 
 
 def test_native_paths_start_no_interpreter(pyoci, new_bundle, cid, tmp_path):
-    """state, kill and start through the executable: one execve (itself), no Python."""
+    """state, kill, start and delete through the executable: one execve (itself), no
+    Python."""
     if shutil.which("strace") is None:
         pytest.skip("strace not installed")
     create(pyoci, new_bundle(SLEEP), cid)
@@ -263,4 +266,58 @@ def test_native_paths_start_no_interpreter(pyoci, new_bundle, cid, tmp_path):
         assert len(calls) == 1 and INSTALLED in calls[0], (args, calls)
     calls = execs("list")  # and the fallback does exec the interpreter
     assert len(calls) == 2 and sys.executable in calls[1], calls
-    pyoci("delete", "--force", cid, check=True)
+    assert len(execs("kill", cid, "KILL")) == 1
+    wait_status(pyoci, cid, "stopped")
+    calls = execs("delete", cid)
+    assert len(calls) == 1 and not os.path.exists(os.path.join(pyoci.root, cid)), calls
+
+
+def cgroup_dirs_of(root: str, cid: str) -> list[str]:
+    with open(os.path.join(root, cid, "state.json")) as f:
+        info = json.load(f).get("cgroup") or {}
+    if info.get("version") == 2:
+        return [info["path"]]
+    return [d for _ctrls, d in info.get("paths", {}).values()]
+
+
+def test_delete(pyoci, new_bundle, cid):
+    a, b = cid, f"{cid}-b"
+    bundle = new_bundle(SLEEP)
+    for c in (a, b):
+        create(pyoci, bundle, c)
+    # created, running: Python's (a created container is killed; a running one refused)
+    code, _, err = twin(pyoci, a, b, "delete", "{id}")
+    assert code == 0 and err == b""
+    for c in (a, b):
+        create(pyoci, bundle, c)
+        pyoci("start", c, check=True)
+    code, _, err = twin(pyoci, a, b, "delete", "{id}")
+    assert code == 1 and b"not stopped: running" in err
+    dirs = cgroup_dirs_of(pyoci.root, a)
+    assert dirs and all(os.path.isdir(d) for d in dirs)
+    for c in (a, b):
+        pyoci("kill", c, "KILL", check=True)
+        wait_status(pyoci, c, "stopped")
+    assert twin(pyoci, a, b, "delete", "{id}") == (0, b"", b"")
+    assert os.listdir(pyoci.root) == []
+    assert not any(os.path.exists(d) for d in dirs)
+    code, _, err = twin(pyoci, a, b, "delete", "{id}")
+    assert code == 1 and err == b"container does not exist\n"
+    assert same(pyoci.root, "delete", "--force", a) == (0, b"", b"")
+
+
+def test_delete_poststop_hook(pyoci, new_bundle, cid, tmp_path, base_config):
+    a, b = cid, f"{cid}-b"
+    marks = {}
+    for c in (a, b):
+        marks[c] = tmp_path / f"{c}.mark"
+        cfg = base_config()
+        cfg["hooks"] = {"poststop": [{"path": "/bin/sh",
+                                      "args": ["sh", "-c", f"cat > {marks[c]}"]}]}
+        create(pyoci, new_bundle(config=cfg), c)
+        pyoci("start", c, check=True)
+        wait_status(pyoci, c, "stopped")
+    assert twin(pyoci, a, b, "delete", "{id}") == (0, b"", b"")
+    for c in (a, b):
+        assert json.loads(marks[c].read_text())["status"] == "stopped"
+    assert os.listdir(pyoci.root) == []
