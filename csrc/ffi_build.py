@@ -149,6 +149,7 @@ int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
                      const int *cg_fds, int cg_count, const int *close_fds,
                      int close_count, int report_fd);
 int pyoci_close_range(unsigned int first, unsigned int last, unsigned int flags);
+int pyoci_fork_into_cgroup(int cgroup_fd);
 """
 CDEF += _EXEC_DECLS
 SOURCE += _EXEC_DECLS
@@ -211,7 +212,7 @@ ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "pyoci._native",
     SOURCE,
-    sources=["csrc/pyoci_helper.c", *SECURITY_SOURCES],
+    sources=["csrc/pyoci_helper.c", "csrc/pyoci_fork.c", *SECURITY_SOURCES],
     include_dirs=["csrc"],
     extra_compile_args=["-O2", "-Wall"],
 )

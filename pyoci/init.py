@@ -41,6 +41,7 @@ class InitContext:
     join_cgroup: object = None  # callable(pid) placing a process in the container's cgroups
     security: security.Plan | None = None  # caps, seccomp, LSM: checked by the runtime
     host_pid: int = 0  # init's PID as the runtime sees it (stage1 tells init)
+    go_fd: int = -1  # init's end of stage1's pipe: its host PID, then "j" (cgroups joined)
     mount_trees: dict[int, int] = field(default_factory=dict)  # idmapped sources, by index
 
 
@@ -51,8 +52,12 @@ def stage1(ctx: InitContext) -> None:
         # While still the host's root: in a user namespace, once init is non-dumpable, its
         # /proc files belong to the host's root and container root could not write this.
         process.set_oom_score_adj(ctx.config.get("process") or {})
+        deferred = None
         if ctx.join_cgroup is not None:
-            ctx.join_cgroup(os.getpid())
+            # A new cgroup namespace is rooted where stage1 is when it unshares: then
+            # every cgroup now.  Otherwise one that accounts nothing (see DeferredJoin)
+            # is left to init's fork (init waits for it before the "hooks" step).
+            deferred = ctx.join_cgroup(os.getpid(), defer=not plan.creates("cgroup"))
         # Joined namespaces first (runc's order): once in a new user namespace, those of
         # the host could no longer be entered.
         plan.enter_joined()
@@ -71,17 +76,58 @@ def stage1(ctx: InitContext) -> None:
         security.harden_process()
         # init waits on ``go`` so the runtime learns its PID before any request of it.
         go_read, go_write = os.pipe()
-        pid = os.fork()
+        pid = deferred.fork(into=_same_credentials(plan)) if deferred else os.fork()
         if pid == 0:
             os.close(go_write)
-            ctx.host_pid = int(os.read(go_read, 32) or 0)
-            os.close(go_read)
+            if deferred:
+                deferred.close()
+            ctx.go_fd = go_read
+            ctx.host_pid = int(_read_go(go_read, b"\n").split(b"\n")[0] or 0)
             init(ctx, plan)
         ctx.channel.send("pid", pid=pid)
-        os.write(go_write, str(pid).encode())
+        os.write(go_write, b"%d\n" % pid)
+        if deferred:
+            try:
+                deferred.finish(pid)
+            except PyociError as e:  # init reports it, with the mount points it made
+                os.write(go_write, b"E" + str(e).encode())
+                os._exit(1)
+        os.write(go_write, b"j")
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything must reach the runtime
         _fail(ctx.channel, e)
+
+
+def _same_credentials(plan: NamespacePlan) -> bool:
+    """Whether stage1 still has the runtime's credentials and cgroup namespace."""
+    return not plan.has("user") and not any(t == "cgroup" for t, _ in plan.join)
+
+
+_go_buffer = b""
+
+
+def _read_go(fd: int, token: bytes | None) -> bytes:
+    """What stage1 wrote to init's pipe: up to ``token``, or (None) all of it."""
+    global _go_buffer
+    while token is None or token not in _go_buffer:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        _go_buffer += chunk
+    return _go_buffer
+
+
+def _wait_for_cgroups(ctx: InitContext) -> None:
+    """Before anything the container's cgroups must account (hooks, limits) or forks:
+    stage1's "j" once it has joined init to them, or its error."""
+    if ctx.go_fd < 0:
+        return
+    rest = _read_go(ctx.go_fd, None).partition(b"\n")[2]
+    os.close(ctx.go_fd)
+    ctx.go_fd = -1
+    if rest != b"j":
+        raise PyociError(rest[1:].decode(errors="replace") if rest.startswith(b"E")
+                         else "container init: stage1 exited before it joined the cgroups")
 
 
 def _check_namespaces_for(config: dict, plan: NamespacePlan) -> None:
@@ -162,6 +208,7 @@ def _prepare(ctx: InitContext, plan: NamespacePlan, created: list[str]) -> None:
             devices.setup_ptmx(root)
     finally:
         root.close()
+    _wait_for_cgroups(ctx)
     ctx.channel.send("hooks")
     _expect_ok(ctx.channel)
     hooks.run_hooks(config.get("hooks", {}).get("createContainer"),

@@ -307,3 +307,10 @@ def exec_enter(namespaces: list[tuple[int, int]], cgroup_fds: list[int], report_
 def close_range_cloexec(first: int) -> None:
     """Mark every fd from ``first`` on close-on-exec (close_range(2), no /proc needed)."""
     _check(lib.pyoci_close_range(first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC), "close_range")
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """os.fork() whose child starts in the cgroup v2 directory ``cgroup_fd``
+    (CLONE_INTO_CGROUP: no cgroup.procs write, so no RCU grace period).  For a
+    single-threaded caller; OSError where the kernel refuses the cgroup."""
+    return _check(lib.pyoci_fork_into_cgroup(cgroup_fd), "clone3")

@@ -160,6 +160,111 @@ def join(directory: str, pid: int) -> None:
         raise CgroupError(f"cannot join cgroup {directory}: {e.strerror}") from None
 
 
+def join_self_v1(directories: list[str], pid: int) -> None:
+    """Move ``pid`` into v1 ``directories``; the calling process itself through ``tasks``.
+
+    A write of a pid to cgroup.procs takes the kernel's global threadgroup lock for
+    writing, whose first taker waits for an RCU grace period (5-20 ms on an idle host);
+    "0" written to a v1 ``tasks`` file moves just the calling thread without it.  That
+    is the whole process only while it has one thread, so it is used only then.
+    """
+    if pid != os.getpid() or not _single_threaded():
+        for d in directories:
+            join(d, pid)
+        return
+    for d in directories:
+        try:
+            write_file(os.path.join(d, "tasks"), "0")
+        except FileNotFoundError:
+            join(d, pid)
+        except OSError as e:
+            raise CgroupError(f"cannot join cgroup {d}: {e.strerror}") from None
+
+
+def _single_threaded() -> bool:
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+class DeferredJoin:
+    """A v2 cgroup's join left to the fork of the process that must be in it.
+
+    For a cgroup that holds no controller (the cgroup2 mount of a hybrid host), so that
+    nothing is accounted before the join.  ``fork(into=True)`` makes the child in the
+    cgroup (clone3 CLONE_INTO_CGROUP), without the grace period of a cgroup.procs write
+    (see :func:`join_self_v1`).  The kernel checks that against the caller's current
+    credentials and cgroup namespace, so a caller that has changed them (a user
+    namespace) forks plainly and :meth:`finish` writes the child's pid through the
+    cgroup.procs opened up front: for such writes the kernel checks the opener's.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.joined = False
+        flags = os.O_CLOEXEC
+        try:
+            self.dir_fd = os.open(directory, flags | os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise CgroupError(f"cannot join cgroup {directory}: {e.strerror}") from None
+        try:
+            self.procs_fd = os.open(os.path.join(directory, "cgroup.procs"),
+                                    flags | os.O_WRONLY)
+        except OSError as e:
+            os.close(self.dir_fd)
+            raise CgroupError(f"cannot join cgroup {directory}: {e.strerror}") from None
+
+    def fork(self, into: bool) -> int:
+        """os.fork(); with ``into``, the child born in the cgroup.
+
+        A refusal by the cgroup is an error, not a retry: the kernel checks it after
+        allocating the child's pid, and a failed first fork in a new PID namespace
+        leaves that namespace unable to hold any process.  Only a kernel without
+        clone3 or CLONE_INTO_CGROUP (refused before that) gets a plain fork.
+        """
+        if into:
+            from pyoci import syscalls
+
+            try:
+                pid = syscalls.fork_into_cgroup(self.dir_fd)
+            except OSError as e:
+                if e.errno not in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):
+                    raise CgroupError(f"cannot join cgroup {self.directory}: "
+                                      f"{os.strerror(e.errno)}") from None
+            else:
+                self.joined = True
+                return pid
+        return os.fork()
+
+    def finish(self, pid: int) -> None:
+        """Join ``pid`` unless it was born in the cgroup; close the files either way."""
+        try:
+            if not self.joined:
+                try:
+                    os.write(self.procs_fd, str(pid).encode())
+                except OSError as e:
+                    raise CgroupError(f"cannot join cgroup {self.directory}: "
+                                      f"{e.strerror}") from None
+                self.joined = True
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for fd in (self.dir_fd, self.procs_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.dir_fd = self.procs_fd = -1
+
+
+def has_controllers(directory: str) -> bool:
+    """Whether a v2 cgroup has any controller (unreadable: assume it has)."""
+    try:
+        return bool(read_file(os.path.join(directory, "cgroup.controllers")).split())
+    except OSError:
+        return True
+
+
 def remove_created(created: list[str]) -> None:
     """Remove the directories one create made, deepest first; best effort."""
     for d in reversed(created):

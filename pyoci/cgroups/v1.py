@@ -88,9 +88,14 @@ class V1Manager:
         """Undo a failed create: kill its processes, remove the directories it made."""
         c.abort(self)
 
-    def join(self, pid: int) -> None:
-        for _ctrls, d in self.paths.values():
-            c.join(d, pid)
+    def join(self, pid: int, *, defer: bool = False) -> c.DeferredJoin | None:
+        """Move ``pid`` into every hierarchy.  With ``defer``, the join of a cgroup2
+        mount whose cgroup holds no controller is left to the DeferredJoin returned."""
+        v1 = [d for ctrls, d in self.paths.values() if ctrls]
+        c.join_self_v1(v1, pid)
+        if self.unified is None:
+            return None
+        return self.unified.join(pid, defer=defer)
 
     # --- resources ---
 

@@ -84,8 +84,13 @@ class V2Manager:
         """Undo a failed create: kill its processes, remove the directories it made."""
         c.abort(self)
 
-    def join(self, pid: int) -> None:
+    def join(self, pid: int, *, defer: bool = False) -> c.DeferredJoin | None:
+        """Move ``pid`` into the cgroup; with ``defer`` and no controller in it, open
+        cgroup.procs and return the DeferredJoin that writes it later."""
+        if defer and not c.has_controllers(self.path):
+            return c.DeferredJoin(self.path)
         c.join(self.path, pid)
+        return None
 
     # --- resources ---
 
