@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 from pyoci.errors import PyociError
 
@@ -35,6 +34,8 @@ def run_hooks(hooks: list[dict] | None, state: dict, kind: str) -> None:
 
 
 def _run_one(hook: dict, payload: bytes, kind: str) -> None:
+    import subprocess  # here: a config without hooks (most) never needs it
+
     path = hook["path"]
     args = hook.get("args") or [path]
     env = dict(e.split("=", 1) for e in hook.get("env", []) if "=" in e)
