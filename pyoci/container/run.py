@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
-import prctl
-
+from pyoci import syscalls
 from pyoci.console import SignalQueue, Terminal, reap_zombies, wait_foreground
 from pyoci.container.container import Container
 from pyoci.errors import PyociError
 
 CONSOLE_TIMEOUT = 10.0
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _set_subreaper(on: bool) -> None:
+    syscalls.prctl(PR_SET_CHILD_SUBREAPER, int(on))
 
 
 def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
@@ -44,14 +47,14 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
     listener: _ConsoleListener | None = None
     terminal: Terminal | None = None
     try:
-        prctl.set_child_subreaper(True)
+        _set_subreaper(True)
         if terminal_wanted:
             listener = _ConsoleListener()
             create_options["console_socket"] = listener.path
         container = Container.create(container_id, bundle, root, **create_options)
         try:
             if no_subreaper:
-                prctl.set_child_subreaper(False)  # init is our child by now
+                _set_subreaper(False)  # init is our child by now
             if listener is not None:
                 terminal = Terminal(listener.receive())
                 listener.close()
@@ -93,6 +96,7 @@ class _ConsoleListener:
     """A console socket of pyoci's own, in a private directory, for a foreground run."""
 
     def __init__(self) -> None:
+        import socket
         import tempfile
 
         self.dir = tempfile.mkdtemp(prefix="pyoci-console-")
@@ -103,6 +107,8 @@ class _ConsoleListener:
 
     def receive(self) -> int:
         """The pty master init sent while it was being created."""
+        import socket
+
         self.sock.settimeout(CONSOLE_TIMEOUT)
         try:
             conn, _ = self.sock.accept()
