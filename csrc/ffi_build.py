@@ -159,6 +159,10 @@ SOURCE += _EXEC_DECLS
 CDEF += """
 int pyoci_prctl(int option, unsigned long arg2, unsigned long arg3,
                 unsigned long arg4, unsigned long arg5);
+int pyoci_caps_drop_bounding(uint64_t keep, int last_cap, int *failed);
+int pyoci_caps_set(uint64_t effective, uint64_t permitted, uint64_t inheritable,
+                   uint64_t ambient, int *failed);
+long long pyoci_fs_magic(int fd);
 long pyoci_seccomp(unsigned int op, unsigned int flags, void *args);
 int pyoci_seccomp_load(const void *bpf, unsigned int count, unsigned int flags);
 int pyoci_fsopen(const char *fsname, unsigned int flags);
@@ -197,6 +201,10 @@ SOURCE += """
 #include "pyoci_final.h"
 int pyoci_prctl(int option, unsigned long arg2, unsigned long arg3,
                 unsigned long arg4, unsigned long arg5);
+int pyoci_caps_drop_bounding(uint64_t keep, int last_cap, int *failed);
+int pyoci_caps_set(uint64_t effective, uint64_t permitted, uint64_t inheritable,
+                   uint64_t ambient, int *failed);
+long long pyoci_fs_magic(int fd);
 long pyoci_seccomp(unsigned int op, unsigned int flags, void *args);
 int pyoci_seccomp_load(const void *bpf, unsigned int count, unsigned int flags);
 int pyoci_fsopen(const char *fsname, unsigned int flags);

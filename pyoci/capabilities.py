@@ -1,4 +1,4 @@
-"""Capabilities: the five sets of ``process.capabilities``, applied with python-prctl.
+"""Capabilities: the five sets of ``process.capabilities``, applied from C (two calls).
 
 :func:`parse` runs in the runtime, before anything is forked, so that a bad name is a
 one-line error and nothing is left behind: a name no kernel knows is an error; a name
@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import namedtuple
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-
-import prctl
 
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
@@ -73,15 +71,19 @@ def own_bounding() -> frozenset[int]:
     return frozenset(range(last_cap() + 1))
 
 
-@dataclass(frozen=True)
-class CapSets:
-    """The five sets as capability numbers (all within the kernel's range)."""
+class CapSets(namedtuple("CapSets", SETS, defaults=(frozenset(),) * len(SETS))):
+    """The five sets as capability numbers (all within the kernel's range).
 
-    bounding: frozenset[int] = frozenset()
-    effective: frozenset[int] = frozenset()
-    inheritable: frozenset[int] = frozenset()
-    permitted: frozenset[int] = frozenset()
-    ambient: frozenset[int] = frozenset()
+    A named tuple (immutable, compared by value): dataclasses would cost every create
+    the import of inspect and ast.
+    """
+
+    __slots__ = ()
+    bounding: frozenset[int]
+    effective: frozenset[int]
+    inheritable: frozenset[int]
+    permitted: frozenset[int]
+    ambient: frozenset[int]
 
     @staticmethod
     def mask(caps: Iterable[int]) -> int:
@@ -149,14 +151,12 @@ def to_caps(caps: dict | CapSets | None) -> CapSets:
 
 def drop_bounding(caps: CapSets, keep: Iterable[int] = ()) -> None:
     """Drop from the bounding set every capability not configured in it (or kept)."""
-    kept = frozenset(keep)
-    for cap in range(last_cap() + 1):
-        if cap not in caps.bounding and cap not in kept:
-            try:
-                prctl.capbset_drop(cap)
-            except OSError as e:
-                raise PyociError(f"drop {CAPABILITIES[cap]} from the bounding set: "
-                                 f"{e.strerror}") from None
+    try:
+        sc.caps_drop_bounding(CapSets.mask(caps.bounding | frozenset(keep)), last_cap())
+    except OSError as e:
+        cap = int(e.filename)
+        raise PyociError(f"drop {CAPABILITIES[cap]} from the bounding set: "
+                         f"{e.strerror}") from None
 
 
 def set_caps(caps: CapSets, keep: Iterable[int] = ()) -> None:
@@ -166,26 +166,13 @@ def set_caps(caps: CapSets, keep: Iterable[int] = ()) -> None:
     the final step's trampoline whatever the user (see :func:`apply_capabilities`).
     """
     extra = frozenset(keep)
-    every = range(last_cap() + 1)
-    eff = caps.effective | extra
-    perm = caps.permitted | extra
-    inh = caps.inheritable | extra
+    mask = CapSets.mask
     try:
-        prctl.set_caps(
-            ([c for c in every if c in eff], prctl.CAP_EFFECTIVE, True),
-            ([c for c in every if c not in eff], prctl.CAP_EFFECTIVE, False),
-            ([c for c in every if c in perm], prctl.CAP_PERMITTED, True),
-            ([c for c in every if c not in perm], prctl.CAP_PERMITTED, False),
-            ([c for c in every if c in inh], prctl.CAP_INHERITABLE, True),
-            ([c for c in every if c not in inh], prctl.CAP_INHERITABLE, False),
-        )
+        sc.caps_set(mask(caps.effective | extra), mask(caps.permitted | extra),
+                    mask(caps.inheritable | extra), mask(caps.ambient | extra))
     except OSError as e:
-        raise PyociError(f"set capabilities: {e.strerror}") from None
-    try:
-        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
-        for cap in sorted(caps.ambient | extra):
-            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
-    except OSError as e:
+        if e.filename == "capset":
+            raise PyociError(f"set capabilities: {e.strerror}") from None
         raise PyociError(f"raise ambient capabilities: {e.strerror}") from None
 
 
@@ -201,18 +188,18 @@ def apply_capabilities(caps: dict | CapSets | None, *,
     sets = to_caps(caps)
     drop_bounding(sets, keep)
     if switch_user is not None:
-        prctl.set_keepcaps(True)
+        sc.prctl(sc.PR_SET_KEEPCAPS, 1)
         try:
             switch_user()
         finally:
-            prctl.set_keepcaps(False)
+            sc.prctl(sc.PR_SET_KEEPCAPS, 0)
     set_caps(sets, keep)
     return sets
 
 
 def set_no_new_privs() -> None:
     try:
-        prctl.set_no_new_privs(True)
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     except OSError as e:
         raise PyociError(f"set no_new_privs: {e.strerror}") from None
 
@@ -221,7 +208,7 @@ def set_dumpable(dumpable: bool) -> None:
     """PR_SET_DUMPABLE: a non-dumpable process's /proc files (exe, fd, mem, environ)
     are out of reach of processes without CAP_SYS_PTRACE over the host, and it cannot
     be ptrace-attached (CVE-2016-9962, CVE-2019-5736)."""
-    prctl.set_dumpable(dumpable)
+    sc.prctl(sc.PR_SET_DUMPABLE, int(dumpable))
 
 
 def names(mask: int) -> list[str]:

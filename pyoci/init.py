@@ -15,7 +15,6 @@ import errno
 import os
 import socket
 import traceback
-from dataclasses import dataclass, field
 
 from pyoci import devices, hooks, process, rootfs, security, syscalls, tty
 from pyoci.channel import Channel
@@ -23,26 +22,38 @@ from pyoci.errors import PyociError
 from pyoci.namespaces import NamespacePlan, bring_up_loopback
 
 
-@dataclass
 class InitContext:
-    """Everything init needs, handed over by fork rather than serialised."""
+    """Everything init needs, handed over by fork rather than serialised.
 
-    container_id: str
-    config: dict
-    bundle: str
-    rootfs: str
-    channel: Channel
-    fifo_fd: int
-    no_pivot: bool = False
-    preserve_fds: int = 0
-    new_keyring: bool = True
-    console: socket.socket | None = None
-    cgroup_dirs: dict[str, str] = field(default_factory=dict)
-    join_cgroup: object = None  # callable(pid) placing a process in the container's cgroups
-    security: security.Plan | None = None  # caps, seccomp, LSM: checked by the runtime
-    host_pid: int = 0  # init's PID as the runtime sees it (stage1 tells init)
-    go_fd: int = -1  # init's end of stage1's pipe: its host PID, then "j" (cgroups joined)
-    mount_trees: dict[int, int] = field(default_factory=dict)  # idmapped sources, by index
+    A plain class: importing dataclasses (and inspect, ast, dis) costs every create.
+    """
+
+    def __init__(self, container_id: str, config: dict, bundle: str, rootfs: str,
+                 channel: Channel, fifo_fd: int, no_pivot: bool = False,
+                 preserve_fds: int = 0, new_keyring: bool = True,
+                 console: socket.socket | None = None,
+                 cgroup_dirs: dict[str, str] | None = None, join_cgroup: object = None,
+                 security: security.Plan | None = None,
+                 mount_trees: dict[int, int] | None = None) -> None:
+        self.container_id = container_id
+        self.config = config
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.channel = channel
+        self.fifo_fd = fifo_fd
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.new_keyring = new_keyring
+        self.console = console
+        self.cgroup_dirs = cgroup_dirs if cgroup_dirs is not None else {}
+        # callable(pid, defer=...) placing a process in the container's cgroups
+        self.join_cgroup = join_cgroup
+        self.security = security  # caps, seccomp, LSM: checked by the runtime
+        self.mount_trees = mount_trees if mount_trees is not None else {}  # idmapped, by index
+        self.host_pid = 0  # init's PID as the runtime sees it (stage1 tells init)
+        self.go_fd = -1  # init's end of stage1's pipe: its host PID, then "j" (cgroups joined)
+        self.executable = ""  # what init execs, and its environment: found before "ready"
+        self.env: dict[str, str] = {}
 
 
 def stage1(ctx: InitContext) -> None:
@@ -237,8 +248,8 @@ def _prepare(ctx: InitContext, plan: NamespacePlan, created: list[str]) -> None:
     env = process.environment(proc, with_home=True)
     if "LISTEN_FDS" in env:  # socket activation (see create): this very process
         env["LISTEN_PID"] = str(os.getpid())
-    ctx.executable = process.find_executable(proc["args"][0], env)  # type: ignore[attr-defined]
-    ctx.env = env  # type: ignore[attr-defined]
+    ctx.executable = process.find_executable(proc["args"][0], env)
+    ctx.env = env
     for fd in range(3, 3 + ctx.preserve_fds):
         os.set_inheritable(fd, True)
     process.close_extra_fds(3 + ctx.preserve_fds)
@@ -295,8 +306,7 @@ def _wait_for_start_and_exec(ctx: InitContext) -> None:
                         _hook_state(ctx, "created"), "startContainer")
         os.write(fifo, b"0")
         # seccomp, the LSM label and the exec itself: from C, in the sealed trampoline
-        security.exec_container(ctx.security, ctx.executable,  # type: ignore[attr-defined]
-                                proc["args"], ctx.env,  # type: ignore[attr-defined]
+        security.exec_container(ctx.security, ctx.executable, proc["args"], ctx.env,
                                 report_fd=fifo, keep_fds=3 + ctx.preserve_fds)
     except security.FinalStepFailed:  # already reported through the fifo
         os._exit(1)

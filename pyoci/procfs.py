@@ -18,13 +18,11 @@ procfs, so neither a symlink nor any mount crossing can redirect it.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
 
-_libc = ctypes.CDLL(None, use_errno=True)
 PROC_SUPER_MAGIC = 0x9FA0
 PROC_ROOT_INO = 1
 RESOLVE = (sc.RESOLVE_BENEATH | sc.RESOLVE_NO_XDEV | sc.RESOLVE_NO_SYMLINKS
@@ -33,11 +31,7 @@ RESOLVE = (sc.RESOLVE_BENEATH | sc.RESOLVE_NO_XDEV | sc.RESOLVE_NO_SYMLINKS
 
 def fs_magic(fd: int) -> int:
     """f_type of the filesystem under ``fd`` (fstatfs; Python's statvfs lacks it)."""
-    buf = ctypes.create_string_buffer(120)
-    if _libc.fstatfs(fd, buf) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int.from_bytes(buf.raw[:8], "little")
+    return sc.fs_magic(fd)
 
 
 def is_procfs_root(fd: int) -> bool:

@@ -29,7 +29,6 @@ import os
 import socket
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
@@ -95,16 +94,25 @@ class FinalStepFailed(PyociError):
     """The final step failed and already reported it to ``report_fd``."""
 
 
-@dataclass
 class Filter:
-    """A compiled filter: BPF and the seccomp(2) flags to load it with."""
+    """A compiled filter: BPF and the seccomp(2) flags to load it with.
 
-    bpf: bytes
-    flags: int = 0
-    notify: bool = False
-    listener_path: str = ""
-    listener_metadata: str = ""
-    skipped: list[str] = field(default_factory=list)
+    A plain class: importing dataclasses (and inspect, ast, dis) costs every create.
+    """
+
+    def __init__(self, bpf: bytes, flags: int = 0, notify: bool = False,
+                 listener_path: str = "", listener_metadata: str = "",
+                 skipped: list[str] | None = None) -> None:
+        self.bpf = bpf
+        self.flags = flags
+        self.notify = notify
+        self.listener_path = listener_path
+        self.listener_metadata = listener_metadata
+        self.skipped = skipped if skipped is not None else []
+
+    def __repr__(self) -> str:
+        return (f"Filter({self.instructions} instructions, flags={self.flags}, "
+                f"notify={self.notify})")
 
     @property
     def instructions(self) -> int:

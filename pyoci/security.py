@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 # Everything init uses is imported here, before pivot_root hides the package.
 from pyoci import capabilities, lsm, procfs, seccomp
@@ -34,17 +33,25 @@ __all__ = ["FinalStepFailed", "Plan", "apply_process", "check_cwd", "exec_contai
            "harden_process", "prepare", "prepare_exec"]
 
 
-@dataclass
 class Plan:
-    """What create prepared for init: caps, no_new_privs, seccomp filter, LSM label."""
+    """What create prepared for init: caps, no_new_privs, seccomp filter, LSM label.
 
-    caps: capabilities.CapSets = field(default_factory=capabilities.CapSets)
-    no_new_privs: bool = False
-    filter: object = None  # pyoci.seccomp.Filter | None
-    listener_fd: int = -1
-    state: dict = field(default_factory=dict)
-    lsm: tuple[int, bytes] | None = None
-    keep_admin: bool = False
+    A plain class: importing dataclasses (and inspect, ast, dis) costs every create.
+    """
+
+    def __init__(self, caps: capabilities.CapSets | None = None, no_new_privs: bool = False,
+                 filter: object = None, keep_admin: bool = False) -> None:  # noqa: A002
+        self.caps = caps if caps is not None else capabilities.CapSets()
+        self.no_new_privs = no_new_privs
+        self.filter = filter  # pyoci.seccomp.Filter | None
+        self.keep_admin = keep_admin
+        self.listener_fd = -1
+        self.state: dict = {}
+        self.lsm: tuple[int, bytes] | None = None
+
+    def __repr__(self) -> str:
+        return (f"Plan(caps={self.caps!r}, no_new_privs={self.no_new_privs}, "
+                f"filter={self.filter!r}, keep_admin={self.keep_admin})")
 
     def kept(self) -> tuple[frozenset[int], int]:
         """Caps held beyond the config until the filter is loaded, and the bounding-set

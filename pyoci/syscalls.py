@@ -203,9 +203,12 @@ def bpf_prog_get_fd_by_id(prog_id: int) -> int:
     return _check(lib.pyoci_bpf_prog_get_fd_by_id(prog_id), "bpf(BPF_PROG_GET_FD_BY_ID)")
 
 
-# --- security: prctl options python-prctl lacks, seccomp(2), the new mount API for a
-# private procfs, and the final exec step (csrc/pyoci_security.c, csrc/pyoci_final.c).
+# --- security: prctl, capabilities, fstatfs, seccomp(2), the new mount API for a private
+# procfs, and the final exec step (csrc/pyoci_security.c, csrc/pyoci_final.c).
 
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_IS_SET = 1
 PR_CAP_AMBIENT_RAISE = 2
@@ -224,6 +227,30 @@ FSMOUNT_CLOEXEC = 0x1
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     return _check(lib.pyoci_prctl(option, arg2, arg3, arg4, arg5), "prctl")
+
+
+def caps_drop_bounding(keep: int, last_cap: int) -> None:
+    """Drop every capability 0..last_cap not in the mask ``keep`` from the bounding set
+    (one C call); OSError's filename is the capability that could not be dropped."""
+    failed = ffi.new("int *")
+    if lib.pyoci_caps_drop_bounding(keep, last_cap, failed) < 0:
+        err = ffi.errno
+        raise OSError(err, os.strerror(err), str(failed[0]))
+
+
+def caps_set(effective: int, permitted: int, inheritable: int, ambient: int) -> None:
+    """capset(2) of three masks, then the ambient set cleared and ``ambient`` raised (one C
+    call); OSError's filename is "capset", "ambient" or the capability not raised."""
+    failed = ffi.new("int *")
+    if lib.pyoci_caps_set(effective, permitted, inheritable, ambient, failed) < 0:
+        err = ffi.errno
+        where = {-1: "capset", -2: "ambient"}.get(failed[0], str(failed[0]))
+        raise OSError(err, os.strerror(err), where)
+
+
+def fs_magic(fd: int) -> int:
+    """f_type of the filesystem under ``fd`` (fstatfs(2); os.statvfs lacks it)."""
+    return _check(lib.pyoci_fs_magic(fd), "fstatfs")
 
 
 def seccomp_flag_supported(flag: int) -> bool:
