@@ -80,11 +80,54 @@ def validate_config(config: Any) -> None:
         raise ConfigError(f"config.json: {error.json_path}: {error.message}")
 
 
-# SemVer 2.0.0 (semver.org's own regular expression).
-_SEMVER = re.compile(
+# SemVer 2.0.0 (semver.org's own regular expression): the definition. Compiled only for
+# a version semver_major's plain reading does not vouch for (compiling it costs more than
+# all the rest of the config's checks).
+SEMVER_PATTERN = (
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?")
+_IDENT = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-")
+
+
+def _numeric(part: str) -> bool:
+    return part.isdigit() and (part == "0" or part[0] != "0")
+
+
+def _plain_semver_major(version: str) -> int | None:
+    """The major version of an ASCII SemVer version, read without the regular expression;
+    None for anything else (non-ASCII, or not SemVer), which the expression then decides.
+
+    For ASCII the two agree exactly (tests check): three numbers without leading zeros,
+    then optionally ``-`` and dot-separated identifiers (numbers without leading zeros, or
+    runs of [0-9A-Za-z-] holding a non-digit), then optionally ``+`` and dot-separated
+    runs of [0-9A-Za-z-]. ``+`` can only start the build part and ``-`` not occur in the
+    core, so splitting at the first of each is the expression's own reading.
+    """
+    if not version.isascii():
+        return None
+    rest, plus, build = version.partition("+")
+    if plus and not all(p and _IDENT.issuperset(p) for p in build.split(".")):
+        return None
+    core, dash, pre = rest.partition("-")
+    numbers = core.split(".")
+    if len(numbers) != 3 or not all(_numeric(n) for n in numbers):
+        return None
+    if dash and not all(_numeric(p) or (p and not p.isdigit() and _IDENT.issuperset(p))
+                        for p in pre.split(".")):
+        return None
+    return int(numbers[0])
+
+
+def semver_major(version: str) -> int | None:
+    """The major version of a SemVer 2.0.0 version; None if ``version`` is not one."""
+    major = _plain_semver_major(version)
+    if major is not None:
+        return major
+    m = re.fullmatch(SEMVER_PATTERN, version)
+    return None if m is None else int(m.group(1))
+
+
 SUPPORTED_MAJOR = 1
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
               "poststop")
@@ -119,11 +162,11 @@ def check_config(config: dict, bundle: str) -> None:
 def _check_spec_musts(config: dict) -> None:
     """config.md's MUSTs the schema does not express (a config breaking one is invalid)."""
     version = config.get("ociVersion", "")
-    m = _SEMVER.fullmatch(version)
-    if m is None:
+    major = semver_major(version) if isinstance(version, str) else None
+    if major is None:
         raise ConfigError(f"config.json: $.ociVersion: {version!r} is not a SemVer 2.0.0 "
                           "version")
-    if int(m.group(1)) != SUPPORTED_MAJOR:
+    if major != SUPPORTED_MAJOR:
         raise ConfigError(f"config.json: $.ociVersion: unsupported version {version} (pyoci "
                           f"supports {SUPPORTED_MAJOR}.x)")
     process = config.get("process")
