@@ -230,6 +230,13 @@ def cgroup_pids(directory: str) -> list[int]:
 
 def remove_dir(path: str, timeout: float = 5.0) -> None:
     """rmdir a cgroup and its sub-cgroups, deepest first, retrying while busy."""
+    try:
+        os.rmdir(path)  # the usual case, a leaf with no process left: no walk
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
     if not os.path.isdir(path):
         return
     deadline = time.monotonic() + timeout

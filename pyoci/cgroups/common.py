@@ -277,7 +277,12 @@ def remove_created(created: list[str]) -> None:
 def kill_and_remove(manager, timeout: float) -> None:
     """SIGKILL whatever is in the container's cgroup, then rmdir it, retrying."""
     deadline = time.monotonic() + timeout
-    kill_procs(manager, deadline)
+    try:
+        # The kernel removes a cgroup only without processes (or sub-cgroups): then
+        # there is nothing to kill, and no walk of the directory is needed to know it.
+        os.rmdir(manager.procs_dir())
+    except OSError:
+        kill_procs(manager, deadline)
     last: CgroupError | None = None
     for d in manager.dirs():
         try:

@@ -74,7 +74,8 @@ class V1Manager:
                 continue
             on_new = _copy_cpuset if "cpuset" in ctrls else None
             c.make_dirs(d, mnt, self.created, on_new)
-            pids = cgroup_pids(d)
+            # one just made is empty; one that was there may hold another container
+            pids = cgroup_pids(d) if d not in self.created else []
             if pids:
                 raise CgroupError(f"linux.cgroupsPath: container's cgroup {d} is not empty: "
                                   f"{len(pids)} process(es) found")

@@ -55,7 +55,8 @@ class V2Manager:
         if kind == "domain invalid":
             raise CgroupError(f"linux.cgroupsPath: cgroup {self.path} is in an invalid state "
                               "(domain invalid: a parent holds processes)")
-        pids = cgroup_pids(self.path)
+        # one just made is empty; one that was there may hold another container
+        pids = cgroup_pids(self.path) if self.path not in self.created else []
         if pids:
             raise CgroupError(f"linux.cgroupsPath: container's cgroup {self.path} is not "
                               f"empty: {len(pids)} process(es) found")
