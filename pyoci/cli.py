@@ -69,8 +69,52 @@ class _Option(click.Option):
         self.help = help
 
 
+# Commands are made when first looked up, not at import: a call makes only its own
+# command (and the group), not all seventeen with their seventy-odd options. _option and
+# _argument note what to make on the function; _command files it under its name.
+_COMMANDS: dict[str, Callable[[], click.Command]] = {}
+
+
 def _option(*param_decls: str, **attrs: Any) -> Callable[[Any], Any]:
-    return click.option(*param_decls, cls=_Option, **attrs)
+    """click.option (with :class:`_Option`), made with its command."""
+    return _note("option", param_decls, attrs)
+
+
+def _argument(*param_decls: str, **attrs: Any) -> Callable[[Any], Any]:
+    """click.argument, made with its command."""
+    return _note("argument", param_decls, attrs)
+
+
+def _note(kind: str, param_decls: tuple[str, ...], attrs: dict[str, Any]
+          ) -> Callable[[Any], Any]:
+    def decorator(f: Any) -> Any:
+        f.__dict__.setdefault("__pyoci_params__", []).append((kind, param_decls, attrs))
+        return f
+
+    return decorator
+
+
+def _made(f: Any) -> Any:
+    """``f`` with its noted parameters made, in the order click's own decorators give."""
+    for kind, param_decls, attrs in f.__dict__.pop("__pyoci_params__", []):
+        if kind == "option":
+            f = click.option(*param_decls, cls=_Option, **attrs)(f)
+        else:
+            f = click.argument(*param_decls, **attrs)(f)
+    return f
+
+
+def _command(name: str | None = None, **attrs: Any) -> Callable[[Any], Any]:
+    """``@_command(name, **attrs)``, made when the group first looks ``name`` up."""
+
+    def register(f: Any) -> Any:
+        def make() -> click.Command:
+            return click.command(name, cls=_Command, **attrs)(_made(f))
+
+        _COMMANDS[name or f.__name__] = make
+        return f
+
+    return register
 
 
 def _show_help(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -170,9 +214,22 @@ class _Command(_ShortFirst, click.Command):
 
 
 class _Group(_ShortFirst, click.Group):
-    """A Group whose every failure is one stderr line and exit 1, as runc's are."""
+    """A Group whose every failure is one stderr line and exit 1, as runc's are, and whose
+    commands are made on first lookup (see :func:`_command`)."""
 
     command_class = _Command
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        make = _COMMANDS.pop(cmd_name, None)
+        if make is not None:
+            self.add_command(make(), cmd_name)
+        elif cmd_name not in self.commands:  # an unknown name: click lists self.commands
+            for name in list(_COMMANDS):      # as the possibilities, so make them all
+                self.add_command(_COMMANDS.pop(name)(), name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_COMMANDS})
 
     def main(  # type: ignore[override]
         self,
@@ -248,7 +305,11 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit(0)
 
 
-@click.group(name="pyoci", cls=_Group, context_settings=CONTEXT_SETTINGS, no_args_is_help=True)
+def _group(**attrs: Any) -> Callable[[Any], _Group]:
+    return lambda f: click.group(cls=_Group, **attrs)(_made(f))
+
+
+@_group(name="pyoci", context_settings=CONTEXT_SETTINGS, no_args_is_help=True)
 @_option("--root", default=DEFAULT_ROOT, show_default=True, metavar="PATH",
               help="Root directory for storage of container state (should be on tmpfs).")
 @_option("--log", "log_path", metavar="PATH",
@@ -389,8 +450,8 @@ def _create_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
 _ID = {"nargs": -1, "metavar": "<container-id>"}
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @_create_options
 @click.pass_context
 def create(ctx: click.Context, args: tuple[str, ...], bundle: str, **opts: Any) -> None:
@@ -402,8 +463,8 @@ def create(ctx: click.Context, args: tuple[str, ...], bundle: str, **opts: Any) 
     Container.create(cid, os.path.abspath(bundle), ctx.obj.root, **_create_kwargs(opts))
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @_create_options
 @_option("--detach", "-d", is_flag=True, help="Return once the container is started.")
 @_option("--keep", is_flag=True, help="Don't delete the container after it exits.")
@@ -422,8 +483,8 @@ def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, ke
     ctx.exit(code)
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @click.pass_context
 def start(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Run the user process of a created container."""
@@ -433,8 +494,8 @@ def start(ctx: click.Context, args: tuple[str, ...]) -> None:
     Container.load(cid, ctx.obj.root).start()
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @click.pass_context
 def state(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Print the container's OCI state as JSON."""
@@ -444,8 +505,8 @@ def state(ctx: click.Context, args: tuple[str, ...]) -> None:
     click.echo(json.dumps(Container.load(cid, ctx.obj.root).state(), indent=2))
 
 
-@cli.command()
-@click.argument("args", nargs=-1, metavar="<container-id> [signal]")
+@_command()
+@_argument("args", nargs=-1, metavar="<container-id> [signal]")
 @_option("--all", "-a", "all_", is_flag=True,
               help="Send the signal to every process in the container.")
 @click.pass_context
@@ -462,8 +523,8 @@ def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
                    all=all_)
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @_option("--force", "-f", is_flag=True, help="Kill the container first if it is running.")
 @click.pass_context
 def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
@@ -485,8 +546,8 @@ def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
     container.delete(force=force)
 
 
-@cli.command("list")
-@click.argument("args", nargs=-1, metavar="")
+@_command("list")
+@_argument("args", nargs=-1, metavar="")
 @_option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
 @_option("--quiet", "-q", is_flag=True, help="Print only container ids.")
@@ -527,8 +588,8 @@ def format_table(rows: list[list[str]], minwidth: int = 12, padding: int = 3) ->
     return "".join(lines)
 
 
-@cli.command()
-@click.argument("args", nargs=-1, metavar="")
+@_command()
+@_argument("args", nargs=-1, metavar="")
 @_option("--bundle", "-b", default=".", metavar="PATH",
               help="Directory to write config.json into.")
 @_option("--rootless", is_flag=True, help="Generate a spec for a rootless container.")
@@ -549,8 +610,8 @@ def spec(ctx: click.Context, args: tuple[str, ...], bundle: str, rootless: bool)
         f.write(text)
 
 
-@cli.command()
-@click.argument("args", nargs=-1, metavar="")
+@_command()
+@_argument("args", nargs=-1, metavar="")
 @click.pass_context
 def features(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Print the runtime-spec features document (what this build and host support)."""
@@ -566,8 +627,8 @@ def _no_systemd_cgroup(ctx: click.Context) -> None:
         raise click.ClickException("systemd cgroup driver is not supported")
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @click.pass_context
 def pause(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Suspend every process in the container (cgroup freezer)."""
@@ -578,8 +639,8 @@ def pause(ctx: click.Context, args: tuple[str, ...]) -> None:
     pause_container(Container.load(cid, ctx.obj.root))
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @click.pass_context
 def resume(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Resume every process of a paused container."""
@@ -619,8 +680,8 @@ def _update_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="LinuxResources JSON to apply ('-': standard input).")(func)
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @_update_options
 @click.pass_context
 def update(ctx: click.Context, args: tuple[str, ...], resources: str | None,
@@ -638,8 +699,8 @@ def update(ctx: click.Context, args: tuple[str, ...], resources: str | None,
     update_container(container, read_resources(resources) if resources else from_flags(flags))
 
 
-@cli.command()
-@click.argument("args", **_ID)
+@_command()
+@_argument("args", **_ID)
 @_option("--interval", default="5s", metavar="DURATION",
               help="The stats collection interval.")
 @_option("--stats", is_flag=True, help="Display the container's stats then exit.")
@@ -655,11 +716,11 @@ def events(ctx: click.Context, args: tuple[str, ...], interval: str, stats: bool
                      interval=parse_duration(interval))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True,
+@_command(context_settings={"ignore_unknown_options": True,
                                "allow_interspersed_args": False})
 @_option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
-@click.argument("args", nargs=-1, metavar="<container-id> [ps options]")
+@_argument("args", nargs=-1, metavar="<container-id> [ps options]")
 @click.pass_context
 def ps(ctx: click.Context, fmt: str, args: tuple[str, ...]) -> None:
     """Display the processes running inside a container."""
@@ -671,9 +732,9 @@ def ps(ctx: click.Context, fmt: str, args: tuple[str, ...]) -> None:
     click.echo(container_ps(Container.load(cid, ctx.obj.root), fmt, list(args[1:])), nl=False)
 
 
-@cli.command("exec", context_settings={"ignore_unknown_options": True,
+@_command("exec", context_settings={"ignore_unknown_options": True,
                                        "allow_interspersed_args": False})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED,
+@_argument("args", nargs=-1, type=click.UNPROCESSED,
                 metavar="<container-id> <command> [command options]")
 @_option("--console-socket", metavar="PATH",
               help="AF_UNIX socket to send the pty master to (with --tty).")
