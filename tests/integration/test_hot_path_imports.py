@@ -29,8 +29,13 @@ pytestmark = pytest.mark.skipif(bool(os.environ.get("PYOCI_TEST_RUNTIME")),
 LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fast",
                    "pyoci.init", "pyoci.seccomp", "pyseccomp", "seccomp", "prctl", "ctypes",
                    "subprocess", "logging", "difflib", "shutil")
-# Never imported by run and create of a valid config (short options included).
-CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil")
+# Never imported by run and create of a valid config (short options included), nor by
+# exec. inspect itself is in sys.modules (the CLI defers it: click imports it for help
+# output); ast and dis are what running it imports, so they stand for its being run.
+# subprocess: hooks import it only to run one; locale: gettext (click's --help option)
+# and subprocess; prctl: run's subreaper bit goes through pyoci.syscalls.
+CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil", "ast", "dis",
+                    "subprocess", "locale", "prctl")
 
 PROBE = """
 import atexit, sys
@@ -116,6 +121,44 @@ def test_create_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
         assert offending(modules, CREATE_FORBIDDEN) == []
     finally:
         pyoci("delete", "--force", cid, check=True)
+
+
+def test_exec_stays_light(pyoci, new_bundle, cid):
+    pyoci("run", "--detach", "--bundle", new_bundle(["sleep", "100"]), cid, check=True)
+    try:
+        res, modules = imported(pyoci, "exec", cid, "true")
+        assert res.returncode == 0, res.stderr
+        assert {"pyoci.container.exec", "pyoci.exec_init"} <= modules
+        assert offending(modules, CREATE_FORBIDDEN + ("pyoci.config",)) == []
+    finally:
+        pyoci("delete", "--force", cid, check=True)
+
+
+def test_inspect_is_deferred_not_lost(tmp_path):
+    """The deferred inspect runs on first use: click's help output (cleandoc) still works."""
+    code = ("import sys; sys.argv = ['pyoci', 'run', '--help']\n"
+            "from pyoci.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "import inspect\n"
+            "print(inspect.cleandoc('  a\\n    b'), 'ast' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "--no-subreaper" in out.stdout
+    assert out.stdout.rstrip().endswith("a\nb True")
+
+
+def test_option_help_needs_no_cleandoc():
+    """Options keep their help as written (no inspect.cleandoc): it must already be clean."""
+    import inspect
+
+    from pyoci.cli import cli
+
+    ctx = cli.make_context("pyoci", ["state", "x"], resilient_parsing=True)
+    commands = [cli] + [cli.get_command(ctx, name) for name in cli.list_commands(ctx)]
+    helps = [p.help for c in commands for p in c.get_params(ctx) if getattr(p, "help", None)]
+    assert len(helps) > 70
+    assert [h for h in helps if inspect.cleandoc(h) != h] == []
 
 
 def test_an_invalid_config_is_still_worded_by_jsonschema(pyoci, new_bundle, cid,
