@@ -16,7 +16,10 @@ cheap for the CLI's hot paths.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: __main__ raises
+                      # the GC's threshold before the CLI imports it (and much else)
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
