@@ -11,6 +11,19 @@ class HookError(PyociError):
     pass
 
 
+# Run by the container's init, after pivot_root: the host's Python files are out of reach.
+IN_CONTAINER = ("createContainer", "startContainer")
+
+
+def preload(config: dict) -> None:
+    """Import what running hooks takes now, before the fork, if the config has hooks that
+    init runs in the container (where no module can be loaded any more); the runtime's own
+    hooks import it when they run, and a config without hooks never does."""
+    hooks = config.get("hooks") or {}
+    if any(hooks.get(kind) for kind in IN_CONTAINER):
+        import subprocess  # noqa: F401
+
+
 def run_hooks(hooks: list[dict] | None, state: dict, kind: str) -> None:
     """Run each hook in order; the first failure raises :class:`HookError`.
 
@@ -34,7 +47,7 @@ def run_hooks(hooks: list[dict] | None, state: dict, kind: str) -> None:
 
 
 def _run_one(hook: dict, payload: bytes, kind: str) -> None:
-    import subprocess  # here: a config without hooks (most) never needs it
+    import subprocess  # here: a config without hooks (most) never needs it; see preload
 
     path = hook["path"]
     args = hook.get("args") or [path]
