@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import logging
 import os
 import signal
 
@@ -24,7 +23,13 @@ from pyoci.init import InitContext, stage1
 from pyoci.namespaces import NamespacePlan
 from pyoci.validate import check_container_id
 
-log = logging.getLogger("pyoci")
+
+def _log():  # -> logging.Logger
+    """The "pyoci" logger, for the rare record: create itself needs no logging (and the
+    CLI sets its handler up whenever logging is imported, see pyoci.cli._LogOnImport)."""
+    import logging
+
+    return logging.getLogger("pyoci")
 
 
 def create(container: Container, bundle: str, *, pid_file: str | None = None,
@@ -153,6 +158,7 @@ class _Builder:
             self.security.connect()  # the seccomp listenerPath, if the filter notifies
         # idmapped mount sources are made here, in the host's user namespace
         trees = userns.idmapped_trees(self.config, self.bundle)
+        hooks.preload(self.config)  # createContainer/startContainer hooks run in init
         parent, child = Channel.pair()
         init_config = self.config
         listen = process.listen_fds()  # socket activation: passed first, as runc does
@@ -216,7 +222,7 @@ class _Builder:
             elif kind == "ready":
                 return
             elif kind == "error":
-                log.debug("container init failed: %s", msg.get("detail", ""))
+                _log().debug("container init failed: %s", msg.get("detail", ""))
                 self.created_in_rootfs = msg.get("created", [])
                 raise PyociError(msg["msg"])
 
@@ -352,7 +358,7 @@ class _Builder:
             hooks.run_hooks(self.config.get("hooks", {}).get("poststop"),
                             self._state("stopped"), "poststop")
         except PyociError as e:
-            log.warning("%s", e)
+            _log().warning("%s", e)
         if self.owns_dir():
             st.remove_dir(self.container.dir)
 

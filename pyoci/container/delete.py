@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import select
 import signal
 
@@ -12,7 +11,13 @@ from pyoci.container.container import Container
 from pyoci.container.kill import container_pids
 from pyoci.errors import ContainerNotFound, CorruptState, PyociError
 
-log = logging.getLogger("pyoci")
+
+def _log():  # -> logging.Logger
+    """The "pyoci" logger, for the rare warning: delete itself needs no logging (and the
+    CLI sets its handler up whenever logging is imported, see pyoci.cli._LogOnImport)."""
+    import logging
+
+    return logging.getLogger("pyoci")
 
 
 def delete(container: Container, force: bool = False) -> None:
@@ -60,7 +65,7 @@ def _delete_corrupt(container: Container) -> None:
         try:
             cgroups.new_manager(config, container.id).destroy()
         except Exception as e:  # noqa: BLE001 - best effort: the state is gone either way
-            log.warning("container %s: cannot remove its cgroup: %s", container.id, e)
+            _log().warning("container %s: cannot remove its cgroup: %s", container.id, e)
     st.remove_dir(container.dir)
 
 
@@ -153,4 +158,4 @@ def _run_poststop(config: dict, stored: dict) -> None:
         try:
             run_hooks(poststop, st.oci_state(stored, "stopped"), "poststop")
         except PyociError as e:
-            log.warning("%s", e)
+            _log().warning("%s", e)
