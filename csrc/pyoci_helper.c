@@ -4,12 +4,17 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/keyctl.h>
 #include <linux/mount.h>
@@ -177,11 +182,12 @@ int pyoci_bpf_prog_get_fd_by_id(uint32_t prog_id)
  * blocks every signal, makes itself non-dumpable (before it can be seen from
  * the container: the flag is inherited, and /proc/<pid>/{exe,fd,mem,...} of
  * a non-dumpable process are closed to the container), moves itself into the
- * container's cgroups by writing "0" to each open cgroup.procs fd, setns()es
- * into each namespace fd in the order given (user namespace first), and then
- * clones with CLONE_PARENT, so that the new process is in the container's PID
- * namespace and is the caller's own child (the caller can wait for it; no
- * subreaper is needed).  The intermediate writes a struct pyoci_exec_report
+ * container's v1 cgroups ("0" to the tasks file next to each open
+ * cgroup.procs fd, see join_cgroup_fd), setns()es into each namespace fd in
+ * the order given (user namespace first), and then clones with CLONE_PARENT
+ * (into the container's v2 cgroup), so that the new process is in the
+ * container's PID namespace and is the caller's own child (the caller can
+ * wait for it; no subreaper is needed).  The intermediate writes a struct pyoci_exec_report
  * to report_fd and exits.  It first closes close_fds, which neither it nor the
  * new process may hold.
  *
@@ -194,6 +200,89 @@ struct pyoci_exec_report {
 	int err;   /* errno of the failed step */
 	int step;  /* PYOCI_EXEC_* */
 	int index; /* which cgroup or namespace fd failed */
+};
+
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/*
+ * The directory of the cgroup.procs file open as fd, opened O_RDONLY and
+ * checked to hold that very file (same device and inode); -1 if not.
+ */
+static int procs_dir(int fd)
+{
+	char link[32], path[PATH_MAX];
+	struct stat a, b;
+	ssize_t n;
+	char *slash;
+	int dir;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0 || n >= (ssize_t)sizeof(path) - 1)
+		return -1;
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	if (!slash || slash == path || strcmp(slash, "/cgroup.procs") != 0)
+		return -1;
+	*slash = '\0';
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -1;
+	if (fstat(fd, &a) < 0 ||
+	    fstatat(dir, "cgroup.procs", &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		close(dir);
+		return -1;
+	}
+	return dir;
+}
+
+/*
+ * Join the cgroup whose cgroup.procs is open as fd without the kernel's
+ * global threadgroup lock when possible: a pid (or "0") written to
+ * cgroup.procs takes it for writing, and its first taker waits for an RCU
+ * grace period (5-20 ms).  A v1 hierarchy is joined through the sibling
+ * "tasks" file, where "0" moves just the calling thread (the intermediate
+ * has one); a v2 directory is returned in *v2_dir for the clone
+ * (CLONE_INTO_CGROUP).  Anything else is the plain write.  0 or -1 (errno).
+ */
+static int join_cgroup_fd(int fd, int *v2_dir)
+{
+	struct statfs st;
+	int dir, tasks, ret;
+
+	if (fstatfs(fd, &st) < 0)
+		st.f_type = 0;
+	if (st.f_type == CGROUP_SUPER_MAGIC) {
+		dir = procs_dir(fd);
+		if (dir >= 0) {
+			tasks = openat(dir, "tasks", O_WRONLY | O_CLOEXEC);
+			close(dir);
+			if (tasks >= 0) {
+				ret = write(tasks, "0", 1) < 0 ? -1 : 0;
+				close(tasks);
+				return ret;
+			}
+		}
+	} else if (st.f_type == CGROUP2_SUPER_MAGIC && *v2_dir < 0) {
+		*v2_dir = procs_dir(fd);
+		if (*v2_dir >= 0)
+			return 0;
+	}
+	return write(fd, "0", 1) < 0 ? -1 : 0;
+}
+
+struct pyoci_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+		stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
 static void exec_report_exit(int report_fd, struct pyoci_exec_report *r)
@@ -211,7 +300,9 @@ int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
 		     int close_count, int report_fd)
 {
 	struct pyoci_exec_report r;
+	struct pyoci_clone_args args;
 	sigset_t all, old;
+	int v2_dir = -1, v2_index = -1;
 	pid_t pid;
 
 	sigfillset(&all);
@@ -239,13 +330,18 @@ int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
 		exec_report_exit(report_fd, &r);
 	}
 	for (int i = 0; i < cg_count; i++) {
-		if (write(cg_fds[i], "0", 1) < 0) {
+		int had_v2 = v2_dir >= 0;
+
+		if (join_cgroup_fd(cg_fds[i], &v2_dir) < 0) {
 			r.err = errno;
 			r.step = PYOCI_EXEC_CGROUP;
 			r.index = i;
 			exec_report_exit(report_fd, &r);
 		}
-		close(cg_fds[i]);
+		if (!had_v2 && v2_dir >= 0)
+			v2_index = i; /* joined by the clone: its fd is kept until then */
+		else
+			close(cg_fds[i]);
 	}
 	for (int i = 0; i < ns_count; i++) {
 		if (setns(ns_fds[i], ns_types[i]) < 0) {
@@ -256,8 +352,34 @@ int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
 		}
 		close(ns_fds[i]);
 	}
-	/* Like fork(), but the child's parent is our parent: the runtime. */
-	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+	/*
+	 * Like fork(), but the child's parent is our parent: the runtime; born in
+	 * the v2 cgroup if there is one.  The kernel checks that against our
+	 * credentials and cgroup namespace, which are the container's by now (a
+	 * delegation boundary may refuse it): then the write through the fd the
+	 * runtime opened (its credentials) and a plain clone.  The PID namespace
+	 * already has its init, so a refused clone leaves it as it was.
+	 */
+	pid = -1;
+	if (v2_dir >= 0) {
+		memset(&args, 0, sizeof(args));
+		/* exit_signal stays 0: with CLONE_PARENT the child gets ours (SIGCHLD) */
+		args.flags = CLONE_PARENT | CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)v2_dir;
+		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		close(v2_dir);
+		if (pid < 0 && write(cg_fds[v2_index], "0", 1) < 0) {
+			r.err = errno;
+			r.step = PYOCI_EXEC_CGROUP;
+			r.index = v2_index;
+			exec_report_exit(report_fd, &r);
+		}
+		close(cg_fds[v2_index]);
+		if (pid == 0)
+			return 0;
+	}
+	if (pid < 0)
+		pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
 	if (pid == 0)
 		return 0;
 	if (pid < 0) {
