@@ -43,12 +43,35 @@ def create_devices(root: Rootfs, config: dict, in_userns: bool) -> None:
     configured = config.get("linux", {}).get("devices", [])
     paths = {d["path"] for d in configured}
     devices = [d for d in DEFAULT_DEVICES if d["path"] not in paths] + configured
-    for dev in devices:
-        _create_device(root, dev, in_userns)
-    for target, link in DEV_SYMLINKS:
-        _symlink(root, target, link)
-    if os.path.exists("/proc/kcore"):
-        _symlink(root, "/proc/kcore", "/dev/core")
+    parents = _Parents(root)  # /dev resolved once, not once per node
+    try:
+        for dev in devices:
+            _create_device(root, dev, in_userns, parents)
+        for target, link in DEV_SYMLINKS:
+            _symlink(root, target, link, parents)
+        if os.path.exists("/proc/kcore"):
+            _symlink(root, "/proc/kcore", "/dev/core", parents)
+    finally:
+        parents.close()
+
+
+class _Parents:
+    """O_PATH fds of the directories nodes are made in, each made and resolved once."""
+
+    def __init__(self, root: Rootfs) -> None:
+        self.root = root
+        self.fds: dict[str, int] = {}
+
+    def get(self, parent: str) -> int:
+        fd = self.fds.get(parent)
+        if fd is None:
+            fd = self.fds[parent] = self.root.mkdir_all(parent)
+        return fd
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds = {}
 
 
 def setup_ptmx(root: Rootfs) -> None:
@@ -69,47 +92,40 @@ def setup_ptmx(root: Rootfs) -> None:
         os.close(dev)
 
 
-def _symlink(root: Rootfs, target: str, link: str) -> None:
+def _symlink(root: Rootfs, target: str, link: str, parents: _Parents) -> None:
     parent, _, name = link.rpartition("/")
-    pfd = root.mkdir_all(parent)
     try:
-        os.symlink(target, name, dir_fd=pfd)
+        os.symlink(target, name, dir_fd=parents.get(parent))
     except FileExistsError:
         pass
-    finally:
-        os.close(pfd)
 
 
-def _create_device(root: Rootfs, dev: dict, in_userns: bool) -> None:
+def _create_device(root: Rootfs, dev: dict, in_userns: bool, parents: _Parents) -> None:
     path = dev["path"]
     parent, _, name = path.rpartition("/")
     kind = dev.get("type", "c")
     if kind not in TYPE_BITS:
         raise PyociError(f"linux.devices: {path}: unknown device type {kind!r}")
-    pfd = root.mkdir_all(parent or "/")
+    pfd = parents.get(parent or "/")
     try:
+        os.unlink(name, dir_fd=pfd)
+    except (FileNotFoundError, IsADirectoryError):
+        pass
+    if in_userns:
+        # mknod is not allowed in a user namespace: bind the host's node instead.
+        os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o644, dir_fd=pfd))
+        fd = root.open(path)
         try:
-            os.unlink(name, dir_fd=pfd)
-        except (FileNotFoundError, IsADirectoryError):
-            pass
-        if in_userns:
-            # mknod is not allowed in a user namespace: bind the host's node instead.
-            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o644, dir_fd=pfd))
-            fd = root.open(path)
-            try:
-                sc.mount(path, fd_path(fd), None, sc.MS_BIND)
-            finally:
-                os.close(fd)
-            return
-        mode = dev.get("fileMode", 0o666) & 0o7777
-        rdev = os.makedev(dev.get("major", 0), dev.get("minor", 0)) if kind != "p" else 0
-        try:
-            os.mknod(name, mode | TYPE_BITS[kind], rdev, dir_fd=pfd)
-        except OSError as e:
-            raise PyociError(f"create device {path}: {e.strerror}") from None
-        os.chmod(name, mode, dir_fd=pfd, follow_symlinks=False)
-        os.chown(name, dev.get("uid", 0), dev.get("gid", 0), dir_fd=pfd,
-                 follow_symlinks=False)
-    finally:
-        os.close(pfd)
+            sc.mount(path, fd_path(fd), None, sc.MS_BIND)
+        finally:
+            os.close(fd)
+        return
+    mode = dev.get("fileMode", 0o666) & 0o7777
+    rdev = os.makedev(dev.get("major", 0), dev.get("minor", 0)) if kind != "p" else 0
+    try:
+        os.mknod(name, mode | TYPE_BITS[kind], rdev, dir_fd=pfd)
+    except OSError as e:
+        raise PyociError(f"create device {path}: {e.strerror}") from None
+    os.chmod(name, mode, dir_fd=pfd, follow_symlinks=False)
+    os.chown(name, dev.get("uid", 0), dev.get("gid", 0), dir_fd=pfd, follow_symlinks=False)

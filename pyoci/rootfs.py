@@ -130,6 +130,15 @@ class Rootfs:
         there, never on the host.
         """
         parts = [p for p in inner.split("/") if p and p != "."]
+        if _links == 0:
+            # Usually it is there: one openat2 resolves it exactly as the walk below
+            # would (each step opens the whole prefix from the root the same way).
+            try:
+                return self.open("/" + "/".join(parts), os.O_PATH | os.O_DIRECTORY)
+            except FileNotFoundError:
+                pass
+            except NotADirectoryError:
+                pass  # the walk names the component that is not a directory
         fd = os.dup(self.fd)
         try:
             for i, name in enumerate(parts):
