@@ -150,6 +150,7 @@ int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
                      int close_count, int report_fd);
 int pyoci_close_range(unsigned int first, unsigned int last, unsigned int flags);
 int pyoci_fork_into_cgroup(int cgroup_fd);
+int pyoci_die_on_signals(const int *sigs, int count);
 """
 CDEF += _EXEC_DECLS
 SOURCE += _EXEC_DECLS

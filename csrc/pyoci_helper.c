@@ -392,6 +392,28 @@ int pyoci_exec_enter(const int *ns_fds, const int *ns_types, int ns_count,
 	return -1; /* not reached */
 }
 
+static void die_of_signal(int sig)
+{
+	_exit(128 + sig);
+}
+
+/*
+ * init, while created: exit 128+sig on each of the count signals.  A C
+ * handler, set in one call: init is PID 1 of its namespace, where a signal
+ * without a handler is dropped.  execve resets it to the default.
+ */
+int pyoci_die_on_signals(const int *sigs, int count)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = die_of_signal;
+	sigfillset(&sa.sa_mask);
+	for (int i = 0; i < count; i++)
+		sigaction(sigs[i], &sa, NULL); /* one the C library keeps: refused, skipped */
+	return 0;
+}
+
 int pyoci_close_range(unsigned int first, unsigned int last, unsigned int flags)
 {
 	return (int)syscall(SYS_close_range, first, last, flags);

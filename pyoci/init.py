@@ -133,7 +133,9 @@ def _wait_for_cgroups(ctx: InitContext) -> None:
     stage1's "j" once it has joined init to them, or its error."""
     if ctx.go_fd < 0:
         return
-    rest = _read_go(ctx.go_fd, None).partition(b"\n")[2]
+    rest = _read_go(ctx.go_fd, b"\nj").partition(b"\n")[2]  # "j": not stage1's exit
+    if rest != b"j":
+        rest = _read_go(ctx.go_fd, None).partition(b"\n")[2]  # "E<message>", to the end
     os.close(ctx.go_fd)
     ctx.go_fd = -1
     if rest != b"j":
@@ -327,16 +329,10 @@ _TERMINATING = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "
 
 
 def _die_on_signals() -> None:
-    """While created, exit on any signal that would end an ordinary process."""
+    """While created, exit on any signal that would end an ordinary process (a C
+    handler: one call instead of a Python handler per signal)."""
     import signal
-
-    def die(signum: int, _frame: object) -> None:
-        os._exit(128 + signum)
 
     sigs = [getattr(signal, name) for name in _TERMINATING if hasattr(signal, name)]
     sigs += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
-    for sig in sigs:
-        try:
-            signal.signal(sig, die)
-        except (OSError, ValueError):
-            pass
+    syscalls.die_on_signals(sigs)

@@ -341,3 +341,9 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     (CLONE_INTO_CGROUP: no cgroup.procs write, so no RCU grace period).  For a
     single-threaded caller; OSError where the kernel refuses the cgroup."""
     return _check(lib.pyoci_fork_into_cgroup(cgroup_fd), "clone3")
+
+
+def die_on_signals(sigs: list[int]) -> None:
+    """A C handler on each of ``sigs`` that exits 128+signal at once (one call; execve
+    resets it).  Signals the C library reserves are skipped."""
+    lib.pyoci_die_on_signals(ffi.new("int[]", sigs or [0]), len(sigs))
