@@ -73,8 +73,8 @@ class BuildFrontDoor(build_scripts):
     def get_outputs(self) -> list:
         return list(getattr(self, "_outputs", []))
 
-    def get_source_files(self) -> list:
-        return list(FRONT_DOOR_SOURCES)
+    def get_source_files(self) -> list:  # what an sdist must hold
+        return [*FRONT_DOOR_SOURCES, "csrc/pyoci_json.h"]
 
 
 setup(
