@@ -6,7 +6,7 @@
  * parses runc's global options as pyoci's CLI (pyoci/cli.py) accepts them and does the
  * plain happy path of
  *
- *     state ID            kill ID [SIGNAL]            start ID            delete ID
+ *     state ID        kill ID [SIGNAL]        start ID        delete [--force] ID
  *
  * itself, with output byte for byte what the Python code prints. Python stays the
  * reference implementation: everything else, and every doubt (any other command or
@@ -780,6 +780,10 @@ int main(int argc, char **argv)
         fallback();
     cmd = argv[i++];
     for (; i < argc; i++) {
+        /* delete --force of a stopped container is a plain delete (a missing or corrupt
+         * one, where --force differs, is left to Python anyway) */
+        if (!strcmp(cmd, "delete") && (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")))
+            continue;
         if (argv[i][0] == '-' || nargs == 2)
             fallback();  /* options (--all, --force, ...) and too many arguments */
         args[nargs++] = argv[i];

@@ -268,7 +268,7 @@ def test_native_paths_start_no_interpreter(pyoci, new_bundle, cid, tmp_path):
     assert len(calls) == 2 and sys.executable in calls[1], calls
     assert len(execs("kill", cid, "KILL")) == 1
     wait_status(pyoci, cid, "stopped")
-    calls = execs("delete", cid)
+    calls = execs("delete", "--force", cid)
     assert len(calls) == 1 and not os.path.exists(os.path.join(pyoci.root, cid)), calls
 
 
@@ -301,6 +301,17 @@ def test_delete(pyoci, new_bundle, cid):
     assert twin(pyoci, a, b, "delete", "{id}") == (0, b"", b"")
     assert os.listdir(pyoci.root) == []
     assert not any(os.path.exists(d) for d in dirs)
+    for c in (a, b):  # --force, and -f, of a stopped container: a plain delete
+        create(pyoci, bundle, c)
+        pyoci("kill", c, "KILL", check=True)
+        wait_status(pyoci, c, "stopped")
+    assert twin(pyoci, a, b, "delete", "--force", "{id}") == (0, b"", b"")
+    for c in (a, b):
+        create(pyoci, bundle, c)
+        pyoci("kill", c, "KILL", check=True)
+        wait_status(pyoci, c, "stopped")
+    assert twin(pyoci, a, b, "delete", "{id}", "-f") == (0, b"", b"")
+    assert os.listdir(pyoci.root) == []
     code, _, err = twin(pyoci, a, b, "delete", "{id}")
     assert code == 1 and err == b"container does not exist\n"
     assert same(pyoci.root, "delete", "--force", a) == (0, b"", b"")
