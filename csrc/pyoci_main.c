@@ -95,7 +95,7 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-/* The whole file at dirfd/name (NUL-terminated), or NULL (errno set). */
+/* The whole file at path (NUL-terminated), or NULL (errno set). */
 static char *read_file(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -245,6 +245,15 @@ def test_start_exec_fails(pyoci, new_bundle, cid, case):
         pyoci("delete", c, check=True)
 
 
+def test_exec_target_missing(pyoci, new_bundle, cid):
+    """A program that is not there fails create already (exec: ... stat ...)."""
+    a, b = cid, f"{cid}-b"
+    bundle = new_bundle(["/missing"])
+    code, _, err = twin(pyoci, a, b, "create", "--bundle", bundle, "{id}")
+    assert code == 1 and b"/missing" in err
+    assert os.listdir(pyoci.root) == []
+
+
 def test_native_paths_start_no_interpreter(pyoci, new_bundle, cid, tmp_path):
     """state, kill, start and delete through the executable: one execve (itself), no
     Python."""
