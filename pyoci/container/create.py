@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import signal
+from collections.abc import Callable
 
 from pyoci import hooks, process, security, userns
 from pyoci import state as st
@@ -34,7 +35,10 @@ def _log():  # -> logging.Logger
 
 def create(container: Container, bundle: str, *, pid_file: str | None = None,
            console_socket: str | None = None, no_pivot: bool = False,
-           no_new_keyring: bool = False, preserve_fds: int = 0) -> Container:
+           no_new_keyring: bool = False, preserve_fds: int = 0,
+           meanwhile: Callable[[], None] | None = None) -> Container:
+    """Create the container. ``meanwhile``: called once while init sets the container up
+    (the runtime only waits then), for work the caller needs next (run: imports)."""
     check_container_id(container.id)
     bundle = os.path.abspath(bundle)
     config = load_config(bundle)
@@ -49,6 +53,7 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
     except FileExistsError:
         raise ContainerExists() from None
     builder = _Builder(container, config, bundle, cgroup)
+    builder.meanwhile = meanwhile
     builder.security = sec
     builder.dir_stat = os.stat(container.dir)
     with _SignalGuard() as guard:
@@ -128,6 +133,8 @@ class _Builder:
         self.created_in_rootfs: list[str] = []  # mount points init made, undone on failure
         self.dir_stat: os.stat_result | None = None
         self.security: security.Plan | None = None
+        self.meanwhile: Callable[[], None] | None = None
+        self.config_saved = False
 
     def build(self, console_socket: str | None, no_pivot: bool, preserve_fds: int,
               new_keyring: bool) -> None:
@@ -210,6 +217,7 @@ class _Builder:
                 except ProcessLookupError:
                     pass  # gone already: the channel will say why
                 self._record_creating()
+                self._while_init_works()
             elif kind == "hooks":
                 try:
                     self._apply_resources()
@@ -225,6 +233,18 @@ class _Builder:
                 _log().debug("container init failed: %s", msg.get("detail", ""))
                 self.created_in_rootfs = msg.get("created", [])
                 raise PyociError(msg["msg"])
+
+    def _while_init_works(self) -> None:
+        """Init is setting the container up (mounts, devices, ...) and the runtime would
+        only wait: what comes after ready is done now, on the other CPU. The container's
+        config.json is read by nothing before state.json exists (save), and goes with the
+        directory if the create fails."""
+        with open(self.container.dir / st.CONFIG_FILE, "w") as f:
+            f.write(json.dumps(self.config))  # C encoder, one write (json.dump: neither)
+        self.config_saved = True
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
 
     def _collect_created(self, channel: Channel) -> None:
         """After refusing init, take its last word: the mount points it made."""
@@ -289,8 +309,9 @@ class _Builder:
         start_time = st.process_start_time(self.init_pid)
         if start_time is None:
             raise PyociError("container init exited before it was ready")
-        with open(self.container.dir / st.CONFIG_FILE, "w") as f:
-            f.write(json.dumps(self.config))  # C encoder, one write (json.dump: neither)
+        if not self.config_saved:
+            with open(self.container.dir / st.CONFIG_FILE, "w") as f:
+                f.write(json.dumps(self.config))
         created = datetime.datetime.now(datetime.UTC).isoformat().replace(
             "+00:00", "Z")
         st.write_state(self.container.dir, {

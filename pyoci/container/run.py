@@ -36,7 +36,8 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
         # runc's rule: the console socket is for a detached container with a terminal
         raise PyociError("cannot use console socket if pyoci will not detach or allocate tty")
     if detach:
-        container = Container.create(container_id, bundle, root, **create_options)
+        container = Container.create(container_id, bundle, root, meanwhile=_prefetch_start,
+                                     **create_options)
         try:
             container.start()
         except BaseException:
@@ -51,7 +52,8 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
         if terminal_wanted:
             listener = _ConsoleListener()
             create_options["console_socket"] = listener.path
-        container = Container.create(container_id, bundle, root, **create_options)
+        container = Container.create(container_id, bundle, root, meanwhile=_prefetch,
+                                     **create_options)
         try:
             if no_subreaper:
                 _set_subreaper(False)  # init is our child by now
@@ -80,6 +82,18 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
         if listener is not None:
             listener.close()
         signals.close()
+
+
+def _prefetch_start() -> None:
+    """What start imports, imported while init sets the container up (create's
+    ``meanwhile``: the runtime only waits then)."""
+    import pyoci.container.start  # noqa: F401
+
+
+def _prefetch() -> None:
+    """What start and, once the container has exited, delete import (see above)."""
+    _prefetch_start()
+    import pyoci.container.delete  # noqa: F401 - imports kill too
 
 
 def _wants_terminal(bundle: str) -> bool | None:
