@@ -52,6 +52,7 @@ class InitContext:
         self.mount_trees = mount_trees if mount_trees is not None else {}  # idmapped, by index
         self.host_pid = 0  # init's PID as the runtime sees it (stage1 tells init)
         self.go_fd = -1  # init's end of stage1's pipe: its host PID, then "j" (cgroups joined)
+        self.late_flags = 0  # namespaces init makes itself, once in its cgroups (see stage1)
         self.executable = ""  # what init execs, and its environment: found before "ready"
         self.env: dict[str, str] = {}
 
@@ -63,12 +64,17 @@ def stage1(ctx: InitContext) -> None:
         # While still the host's root: in a user namespace, once init is non-dumpable, its
         # /proc files belong to the host's root and container root could not write this.
         process.set_oom_score_adj(ctx.config.get("process") or {})
-        deferred = None
-        if ctx.join_cgroup is not None:
-            # A new cgroup namespace is rooted where stage1 is when it unshares: then
-            # every cgroup now.  Otherwise one that accounts nothing (see DeferredJoin)
-            # is left to init's fork (init waits for it before the "hooks" step).
-            deferred = ctx.join_cgroup(os.getpid(), defer=not plan.creates("cgroup"))
+        # v1 hierarchies now; the v2 cgroup is left to init's fork (see DeferredJoin).
+        deferred = ctx.join_cgroup(os.getpid(), defer=True) if ctx.join_cgroup else None
+        # What a namespace costs the kernel is charged to its creator's cgroups, and a
+        # new cgroup namespace is rooted in its creator's cgroup: where the v2 cgroup
+        # accounts (has controllers), or a cgroup namespace is made, init makes those
+        # that apply to their creator, once it is in the cgroup; stage1 makes only those
+        # that apply to its children (pid, time).
+        late = 0
+        if deferred is not None and (deferred.accounts or plan.creates("cgroup")):
+            late = plan.create_flags(exclude=("user", "pid", "time"))
+        ctx.late_flags = late
         # Joined namespaces first (runc's order): once in a new user namespace, those of
         # the host could no longer be entered.
         plan.enter_joined()
@@ -78,8 +84,8 @@ def stage1(ctx: InitContext) -> None:
             _expect_ok(ctx.channel)
         if plan.has("user"):
             _become_userns_root()
-        syscalls.unshare(plan.create_flags(exclude=("user",)))
-        if plan.creates("network"):
+        syscalls.unshare(plan.create_flags(exclude=("user",)) & ~late)
+        if plan.creates("network") and not late & syscalls.CLONE_NEWNET:
             bring_up_loopback()
         if plan.creates("time"):
             _write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
@@ -200,6 +206,11 @@ def _fail(channel: Channel, e: BaseException, created: list[str] | None = None) 
 def init(ctx: InitContext, plan: NamespacePlan) -> None:
     created: list[str] = []
     try:
+        if ctx.late_flags:  # see stage1
+            _wait_for_cgroups(ctx)
+            syscalls.unshare(ctx.late_flags)
+            if ctx.late_flags & syscalls.CLONE_NEWNET:
+                bring_up_loopback()
         _prepare(ctx, plan, created)
     except BaseException as e:  # noqa: BLE001
         _fail(ctx.channel, e, created)

@@ -191,8 +191,8 @@ def _single_threaded() -> bool:
 class DeferredJoin:
     """A v2 cgroup's join left to the fork of the process that must be in it.
 
-    For a cgroup that holds no controller (the cgroup2 mount of a hybrid host), so that
-    nothing is accounted before the join.  ``fork(into=True)`` makes the child in the
+    The caller does nothing the cgroup would account before that fork when it
+    ``accounts`` (see pyoci.init.stage1).  ``fork(into=True)`` makes the child in the
     cgroup (clone3 CLONE_INTO_CGROUP), without the grace period of a cgroup.procs write
     (see :func:`join_self_v1`).  The kernel checks that against the caller's current
     credentials and cgroup namespace, so a caller that has changed them (a user
@@ -200,8 +200,9 @@ class DeferredJoin:
     cgroup.procs opened up front: for such writes the kernel checks the opener's.
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, accounts: bool = False) -> None:
         self.directory = directory
+        self.accounts = accounts  # it has controllers: what a process does there counts
         self.joined = False
         flags = os.O_CLOEXEC
         try:

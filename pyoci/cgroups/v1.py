@@ -90,8 +90,8 @@ class V1Manager:
         c.abort(self)
 
     def join(self, pid: int, *, defer: bool = False) -> c.DeferredJoin | None:
-        """Move ``pid`` into every hierarchy.  With ``defer``, the join of a cgroup2
-        mount whose cgroup holds no controller is left to the DeferredJoin returned."""
+        """Move ``pid`` into every hierarchy.  With ``defer``, the join of the cgroup2
+        mount is left to the DeferredJoin returned."""
         v1 = [d for ctrls, d in self.paths.values() if ctrls]
         c.join_self_v1(v1, pid)
         if self.unified is None:

@@ -86,10 +86,10 @@ class V2Manager:
         c.abort(self)
 
     def join(self, pid: int, *, defer: bool = False) -> c.DeferredJoin | None:
-        """Move ``pid`` into the cgroup; with ``defer`` and no controller in it, open
-        cgroup.procs and return the DeferredJoin that writes it later."""
-        if defer and not c.has_controllers(self.path):
-            return c.DeferredJoin(self.path)
+        """Move ``pid`` into the cgroup; with ``defer``, the DeferredJoin that puts the
+        caller's next child there instead."""
+        if defer:
+            return c.DeferredJoin(self.path, accounts=c.has_controllers(self.path))
         c.join(self.path, pid)
         return None
 
