@@ -157,12 +157,9 @@ SOURCE += _EXEC_DECLS
 
 # --- security: capabilities, seccomp, procfs, the final exec step (pyoci_security.c,
 # pyoci_final.c) and the freestanding trampoline (pyoci_exec.c) embedded as bytes.
-CDEF += """
+_SECURITY_DECLS = """
 int pyoci_prctl(int option, unsigned long arg2, unsigned long arg3,
                 unsigned long arg4, unsigned long arg5);
-int pyoci_caps_drop_bounding(uint64_t keep, int last_cap, int *failed);
-int pyoci_caps_set(uint64_t effective, uint64_t permitted, uint64_t inheritable,
-                   uint64_t ambient, int *failed);
 long long pyoci_fs_magic(int fd);
 long pyoci_seccomp(unsigned int op, unsigned int flags, void *args);
 int pyoci_seccomp_load(const void *bpf, unsigned int count, unsigned int flags);
@@ -171,8 +168,8 @@ int pyoci_fsconfig(int fd, unsigned int cmd, const char *key, const void *value,
 int pyoci_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
 int pyoci_final_exec(const unsigned char *ctl, unsigned long len, char *const argv[],
                      char *const envp[]);
-const unsigned char *pyoci_exec_image(size_t *len);
 """
+CDEF += _SECURITY_DECLS + "const unsigned char *pyoci_exec_image(size_t *len);\n"
 
 
 def _trampoline_source() -> str:
@@ -198,22 +195,7 @@ def _trampoline_source() -> str:
             "{ *len = sizeof(pyoci_exec_bytes); return pyoci_exec_bytes; }\n")
 
 
-SOURCE += """
-#include "pyoci_final.h"
-int pyoci_prctl(int option, unsigned long arg2, unsigned long arg3,
-                unsigned long arg4, unsigned long arg5);
-int pyoci_caps_drop_bounding(uint64_t keep, int last_cap, int *failed);
-int pyoci_caps_set(uint64_t effective, uint64_t permitted, uint64_t inheritable,
-                   uint64_t ambient, int *failed);
-long long pyoci_fs_magic(int fd);
-long pyoci_seccomp(unsigned int op, unsigned int flags, void *args);
-int pyoci_seccomp_load(const void *bpf, unsigned int count, unsigned int flags);
-int pyoci_fsopen(const char *fsname, unsigned int flags);
-int pyoci_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux);
-int pyoci_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
-int pyoci_final_exec(const unsigned char *ctl, unsigned long len, char *const argv[],
-                     char *const envp[]);
-""" + _trampoline_source()
+SOURCE += '#include "pyoci_final.h"\n' + _SECURITY_DECLS + _trampoline_source()
 SECURITY_SOURCES = ["csrc/pyoci_security.c", "csrc/pyoci_final.c"]
 
 ffibuilder = FFI()

@@ -1,4 +1,4 @@
-"""Capabilities: the five sets of ``process.capabilities``, applied from C (two calls).
+"""Capabilities: the five sets of ``process.capabilities``, applied with python-prctl.
 
 :func:`parse` runs in the runtime, before anything is forked, so that a bad name is a
 one-line error and nothing is left behind: a name no kernel knows is an error; a name
@@ -22,14 +22,14 @@ behaviour: a config without capabilities runs with none).
 from __future__ import annotations
 
 import functools
-import logging
 from collections import namedtuple
 from collections.abc import Callable, Iterable
 
+import prctl  # loaded here, in the runtime: the container's process uses it past pivot_root
+
+from pyoci import logger
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
-
-log = logging.getLogger("pyoci")
 
 # Capability names indexed by number, as in linux/capability.h.
 CAPABILITIES = (
@@ -125,21 +125,21 @@ def parse(caps: dict | None, where: str = "process.capabilities") -> CapSets:
             nums.add(CAP_NUMBERS[key])
         sets[name] = frozenset(nums)
     if unavailable:
-        log.warning("ignoring capabilities the kernel does not support: %s",
+        logger.warning("ignoring capabilities the kernel does not support: %s",
                     ", ".join(sorted(unavailable)))
     # What the runtime itself may never hold (outside its bounding set) cannot be granted:
     # the runtime-spec asks for a warning, not a failure ("a restricted environment").
     own = own_bounding()
     cannot = sorted(set().union(*(sets[n] for n in SETS)) - own)
     if cannot:
-        log.warning("ignoring capabilities that cannot be granted (not in the runtime's "
+        logger.warning("ignoring capabilities that cannot be granted (not in the runtime's "
                     "bounding set): %s", ", ".join(CAPABILITIES[c] for c in cannot))
         sets = {n: v & own for n, v in sets.items()}
     # An ambient capability must be permitted and inheritable or the kernel refuses it.
     ambient = sets["ambient"] & sets["permitted"] & sets["inheritable"]
     dropped = sets["ambient"] - ambient
     if dropped:
-        log.debug("%s.ambient: not raised (not in permitted and inheritable): %s", where,
+        logger.debug("%s.ambient: not raised (not in permitted and inheritable): %s", where,
                   ", ".join(CAPABILITIES[c] for c in sorted(dropped)))
     return CapSets(sets["bounding"], sets["effective"], sets["inheritable"],
                    sets["permitted"], ambient)
@@ -151,12 +151,14 @@ def to_caps(caps: dict | CapSets | None) -> CapSets:
 
 def drop_bounding(caps: CapSets, keep: Iterable[int] = ()) -> None:
     """Drop from the bounding set every capability not configured in it (or kept)."""
-    try:
-        sc.caps_drop_bounding(CapSets.mask(caps.bounding | frozenset(keep)), last_cap())
-    except OSError as e:
-        cap = int(e.filename)
-        raise PyociError(f"drop {CAPABILITIES[cap]} from the bounding set: "
-                         f"{e.strerror}") from None
+    kept = caps.bounding | frozenset(keep)
+    for cap in range(last_cap() + 1):
+        if cap not in kept:
+            try:
+                prctl.capbset_drop(cap)
+            except OSError as e:
+                raise PyociError(f"drop {CAPABILITIES[cap]} from the bounding set: "
+                                 f"{e.strerror}") from None
 
 
 def set_caps(caps: CapSets, keep: Iterable[int] = ()) -> None:
@@ -166,13 +168,23 @@ def set_caps(caps: CapSets, keep: Iterable[int] = ()) -> None:
     the final step's trampoline whatever the user (see :func:`apply_capabilities`).
     """
     extra = frozenset(keep)
-    mask = CapSets.mask
+    every = range(last_cap() + 1)
+    wanted = ((caps.effective | extra, prctl.CAP_EFFECTIVE),
+              (caps.permitted | extra, prctl.CAP_PERMITTED),
+              (caps.inheritable | extra, prctl.CAP_INHERITABLE))
+    changes = []
+    for on, flag in wanted:
+        changes.append(([c for c in every if c in on], flag, True))
+        changes.append(([c for c in every if c not in on], flag, False))
     try:
-        sc.caps_set(mask(caps.effective | extra), mask(caps.permitted | extra),
-                    mask(caps.inheritable | extra), mask(caps.ambient | extra))
+        prctl.set_caps(*changes)  # one capset(2)
     except OSError as e:
-        if e.filename == "capset":
-            raise PyociError(f"set capabilities: {e.strerror}") from None
+        raise PyociError(f"set capabilities: {e.strerror}") from None
+    try:
+        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+        for cap in sorted(caps.ambient | extra):
+            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+    except OSError as e:
         raise PyociError(f"raise ambient capabilities: {e.strerror}") from None
 
 
@@ -188,11 +200,11 @@ def apply_capabilities(caps: dict | CapSets | None, *,
     sets = to_caps(caps)
     drop_bounding(sets, keep)
     if switch_user is not None:
-        sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+        prctl.set_keepcaps(True)
         try:
             switch_user()
         finally:
-            sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+            prctl.set_keepcaps(False)
     set_caps(sets, keep)
     return sets
 

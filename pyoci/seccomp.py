@@ -24,16 +24,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import logging
 import os
 import socket
 import struct
 from collections.abc import Iterable
 
+from pyoci import logger
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
-
-log = logging.getLogger("pyoci")
 
 _KILL_PROCESS = 0x80000000
 _KILL_THREAD = 0x00000000
@@ -230,7 +228,7 @@ def compile_filter(seccomp: dict | None, where: str = "linux.seccomp") -> Filter
                 continue
             _add_rule(filt, action, nr, name, args, here)
     if skipped:
-        log.debug("%s: unknown syscalls skipped: %s", where, ", ".join(skipped))
+        logger.debug("%s: unknown syscalls skipped: %s", where, ", ".join(skipped))
     flags = _flags(seccomp.get("flags") or [], notify, where)
     if notify:
         flags |= FLAG_NEW_LISTENER
@@ -425,7 +423,7 @@ def exec_final(path: str, argv: list[str], env: dict[str, str] | list[str], *,
             envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in envlist)
             os.execve(image, ["pyoci-exec", str(ctl_fd), *argv], envmap)
         except OSError as e:
-            log.debug("cannot exec the trampoline (%s): final step in-process", e)
+            logger.debug("cannot exec the trampoline (%s): final step in-process", e)
         finally:
             os.close(ctl_fd)
             os.close(image)

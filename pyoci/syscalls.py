@@ -229,25 +229,6 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _check(lib.pyoci_prctl(option, arg2, arg3, arg4, arg5), "prctl")
 
 
-def caps_drop_bounding(keep: int, last_cap: int) -> None:
-    """Drop every capability 0..last_cap not in the mask ``keep`` from the bounding set
-    (one C call); OSError's filename is the capability that could not be dropped."""
-    failed = ffi.new("int *")
-    if lib.pyoci_caps_drop_bounding(keep, last_cap, failed) < 0:
-        err = ffi.errno
-        raise OSError(err, os.strerror(err), str(failed[0]))
-
-
-def caps_set(effective: int, permitted: int, inheritable: int, ambient: int) -> None:
-    """capset(2) of three masks, then the ambient set cleared and ``ambient`` raised (one C
-    call); OSError's filename is "capset", "ambient" or the capability not raised."""
-    failed = ffi.new("int *")
-    if lib.pyoci_caps_set(effective, permitted, inheritable, ambient, failed) < 0:
-        err = ffi.errno
-        where = {-1: "capset", -2: "ambient"}.get(failed[0], str(failed[0]))
-        raise OSError(err, os.strerror(err), where)
-
-
 def fs_magic(fd: int) -> int:
     """f_type of the filesystem under ``fd`` (fstatfs(2); os.statvfs lacks it)."""
     return _check(lib.pyoci_fs_magic(fd), "fstatfs")

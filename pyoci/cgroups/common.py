@@ -4,14 +4,12 @@ signalling and removal."""
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 import time
 
+from pyoci import logger
 from pyoci.cgroups import CgroupError, cgroup_pids, remove_dir
-
-log = logging.getLogger("pyoci")
 
 
 class Write:
@@ -352,4 +350,4 @@ def _warn_on_error(func) -> None:
     try:
         func()
     except (OSError, CgroupError) as e:
-        log.warning("%s", e)
+        logger.warning("%s", e)

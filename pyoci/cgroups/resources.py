@@ -10,14 +10,12 @@ compiles into a BPF program.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
 
+from pyoci import logger
 from pyoci.cgroups import CgroupError
-
-log = logging.getLogger("pyoci")
 
 R = "linux.resources"
 FIELDS = {
@@ -114,7 +112,7 @@ def from_spec(config: dict) -> dict:
     res["memory_reservation"] = mem.get("reservation") or 0
     res["memory_swap"] = mem.get("swap") or 0
     if mem.get("kernel") is not None or mem.get("kernelTCP") is not None:
-        log.warning("kernel memory settings are ignored and will be removed")
+        logger.warning("kernel memory settings are ignored and will be removed")
     res["memory_swappiness"] = mem.get("swappiness")
     res["oom_kill_disable"] = bool(mem.get("disableOOMKiller"))
     res["memory_check_before_update"] = bool(mem.get("checkBeforeUpdate"))

@@ -7,15 +7,14 @@ host's init); devices are a BPF_PROG_TYPE_CGROUP_DEVICE program.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 
+from pyoci import logger
 from pyoci.cgroups import MOUNT_ROOT, CgroupError, cgroup_pids, v2_controllers
 from pyoci.cgroups import common as c
 from pyoci.cgroups.resources import FIELDS, blkio_to_io_weight, swap_to_v2
 
-log = logging.getLogger("pyoci")
 R = "linux.resources"
 
 
@@ -79,7 +78,7 @@ class V2Manager:
                 try:
                     c.write_file(os.path.join(current, "cgroup.subtree_control"), f"+{ctrl}")
                 except OSError as e:
-                    log.debug("cannot enable %s in %s: %s", ctrl, current, e.strerror)
+                    logger.debug("cannot enable %s in %s: %s", ctrl, current, e.strerror)
 
     def abort(self) -> None:
         """Undo a failed create: kill its processes, remove the directories it made."""
@@ -124,11 +123,11 @@ class V2Manager:
                               "available on cgroup v2")
         for key, what in (("memory_swappiness", "memory swappiness"),):
             if res[key] not in (None, -1):
-                log.warning("%s is not supported on cgroup v2: ignored", what)
+                logger.warning("%s is not supported on cgroup v2: ignored", what)
         if res["oom_kill_disable"]:
-            log.warning("disableOOMKiller is not supported on cgroup v2: ignored")
+            logger.warning("disableOOMKiller is not supported on cgroup v2: ignored")
         if res["blkio_leaf_weight"]:
-            log.warning("blockIO.leafWeight is not supported on cgroup v2: ignored")
+            logger.warning("blockIO.leafWeight is not supported on cgroup v2: ignored")
 
     def _needed(self, res: dict) -> list[tuple[str, str]]:
         need = []

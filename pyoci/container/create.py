@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Callable
 
-from pyoci import hooks, process, security, userns
+from pyoci import hooks, logger, process, security, userns
 from pyoci import state as st
 from pyoci.channel import Channel, ChannelClosed
 from pyoci.config import load_config, rootfs_path
@@ -23,14 +23,6 @@ from pyoci.errors import ContainerExists, PyociError
 from pyoci.init import InitContext, stage1
 from pyoci.namespaces import NamespacePlan
 from pyoci.validate import check_container_id
-
-
-def _log():  # -> logging.Logger
-    """The "pyoci" logger, for the rare record: create itself needs no logging (and the
-    CLI sets its handler up whenever logging is imported, see pyoci.cli._LogOnImport)."""
-    import logging
-
-    return logging.getLogger("pyoci")
 
 
 def create(container: Container, bundle: str, *, pid_file: str | None = None,
@@ -230,7 +222,7 @@ class _Builder:
             elif kind == "ready":
                 return
             elif kind == "error":
-                _log().debug("container init failed: %s", msg.get("detail", ""))
+                logger.debug("container init failed: %s", msg.get("detail", ""))
                 self.created_in_rootfs = msg.get("created", [])
                 raise PyociError(msg["msg"])
 
@@ -379,7 +371,7 @@ class _Builder:
             hooks.run_hooks(self.config.get("hooks", {}).get("poststop"),
                             self._state("stopped"), "poststop")
         except PyociError as e:
-            _log().warning("%s", e)
+            logger.warning("%s", e)
         if self.owns_dir():
             st.remove_dir(self.container.dir)
 

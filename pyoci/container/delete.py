@@ -6,18 +6,11 @@ import json
 import select
 import signal
 
+from pyoci import logger
 from pyoci import state as st
 from pyoci.container.container import Container
 from pyoci.container.kill import container_pids
 from pyoci.errors import ContainerNotFound, CorruptState, PyociError
-
-
-def _log():  # -> logging.Logger
-    """The "pyoci" logger, for the rare warning: delete itself needs no logging (and the
-    CLI sets its handler up whenever logging is imported, see pyoci.cli._LogOnImport)."""
-    import logging
-
-    return logging.getLogger("pyoci")
 
 
 def delete(container: Container, force: bool = False) -> None:
@@ -65,7 +58,7 @@ def _delete_corrupt(container: Container) -> None:
         try:
             cgroups.new_manager(config, container.id).destroy()
         except Exception as e:  # noqa: BLE001 - best effort: the state is gone either way
-            _log().warning("container %s: cannot remove its cgroup: %s", container.id, e)
+            logger.warning("container %s: cannot remove its cgroup: %s", container.id, e)
     st.remove_dir(container.dir)
 
 
@@ -158,4 +151,4 @@ def _run_poststop(config: dict, stored: dict) -> None:
         try:
             run_hooks(poststop, st.oci_state(stored, "stopped"), "poststop")
         except PyociError as e:
-            _log().warning("%s", e)
+            logger.warning("%s", e)

@@ -10,15 +10,12 @@ The merged resources are stored back in state.json for the next update.
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 from pyoci import state as st
 from pyoci.container.container import Container
 from pyoci.container.pause import cgroup_manager
 from pyoci.errors import PyociError
-
-log = logging.getLogger("pyoci")
 
 # The fields runc's update copies into the container's cgroup config.
 UPDATED = ("blkio_weight", "cpu_period", "cpu_quota", "cpu_burst", "cpu_shares", "cpu_weight",

@@ -33,9 +33,10 @@ LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fa
 # exec. inspect itself is in sys.modules (the CLI defers it: click imports it for help
 # output); ast and dis are what running it imports, so they stand for its being run.
 # subprocess: hooks import it only to run one; locale: gettext (click's --help option)
-# and subprocess; prctl: run's subreaper bit goes through pyoci.syscalls.
+# and subprocess; logging: the library imports it only to emit a record (pyoci.logger).
+# (prctl is imported, by the container's process only: it applies the capabilities.)
 CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil", "ast", "dis",
-                    "subprocess", "locale", "prctl")
+                    "subprocess", "locale", "logging")
 
 PROBE = """
 import atexit, sys
