@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import traceback
 
 from pyoci import devices, hooks, process, rootfs, security, syscalls, tty
 from pyoci.channel import Channel
@@ -198,9 +197,24 @@ def _fail(channel: Channel, e: BaseException, created: list[str] | None = None) 
     else:
         msg = f"{type(e).__name__}: {e}"
     try:
-        channel.send("error", msg=msg, detail=traceback.format_exc(), created=created or [])
+        channel.send("error", msg=msg, detail=_frames(e), created=created or [])
     finally:
         os._exit(1)
+
+
+def _frames(e: BaseException) -> str:
+    """Where ``e`` was raised, for the --debug log: file:line per frame, innermost last.
+
+    Not the traceback module: init fails past pivot_root, where nothing can be imported,
+    and loading it up front (with linecache, tokenize, textwrap) would cost every create.
+    """
+    lines = [f"{type(e).__name__}: {e}"]
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        lines.append(f"  {code.co_filename}:{tb.tb_lineno} in {code.co_name}")
+        tb = tb.tb_next
+    return "\n".join(lines)
 
 
 def init(ctx: InitContext, plan: NamespacePlan) -> None:

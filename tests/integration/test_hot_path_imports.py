@@ -33,10 +33,11 @@ LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fa
 # exec. inspect itself is in sys.modules (the CLI defers it: click imports it for help
 # output); ast and dis are what running it imports, so they stand for its being run.
 # subprocess: hooks import it only to run one; locale: gettext (click's --help option)
-# and subprocess; logging: the library imports it only to emit a record (pyoci.logger).
+# and subprocess; logging: the library imports it only to emit a record (pyoci.logger);
+# traceback: init describes its own failure without it.
 # (prctl is imported, by the container's process only: it applies the capabilities.)
 CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil", "ast", "dis",
-                    "subprocess", "locale", "logging")
+                    "subprocess", "locale", "logging", "traceback")
 
 PROBE = """
 import atexit, sys
