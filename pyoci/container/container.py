@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -123,6 +124,12 @@ def _owner(path: os.PathLike) -> str:
         uid = os.stat(path).st_uid
     except OSError:
         return ""
+    return _user_name(uid)
+
+
+@functools.cache
+def _user_name(uid: int) -> str:
+    """Looked up once per uid: a `list` of many containers has one owner, usually root."""
     import pwd
 
     try:
