@@ -1,14 +1,20 @@
 /* The `pyoci` command: a C front door to the Python implementation.
  *
  * Starting a Python interpreter and importing click costs far more than what `state`,
- * `kill` and `start` actually do (a file read, a signal, a fifo), and containerd and podman
- * call those many times per container. So this executable is the installed `pyoci`: it
- * parses runc's global options as pyoci's CLI (pyoci/cli.py) accepts them and does the
- * plain happy path of
+ * `kill`, `start` and `list` actually do (a file read, a signal, a fifo, a directory's
+ * files), and containerd and podman call those many times per container. So this
+ * executable is the installed `pyoci`: it parses runc's global options as pyoci's CLI
+ * (pyoci/cli.py) accepts them and does the plain happy path of
  *
  *     state ID        kill ID [SIGNAL]        start ID        delete [--force] ID
+ *     list [-q|--quiet] [-f|--format table|json]   (as separate words, each at most once)
  *
- * itself, with output byte for byte what the Python code prints. Python stays the
+ * itself, with output byte for byte what the Python code prints. `list` gathers every
+ * line before it writes one, so that any doubt about any container (a state.json it would
+ * not read the way Python does, a table cell or owner name that is not plain printable
+ * ASCII, where str.ljust counts code points and json.dumps escapes) still falls back;
+ * entries Container.list skips (invalid ids such as `.ID~deleted~PID`, no or unreadable
+ * state.json, not a directory) are skipped here too. Python stays the
  * reference implementation: everything else, and every doubt (any other command or
  * option, --debug, --help, an error of any kind, a status other than the plain one, a
  * state.json in a form Python would not have written, a config.json that may hold hooks)
@@ -23,9 +29,11 @@
  * same `start` command: it re-takes the lock and carries on from the report.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,17 +212,27 @@ static int note_member(struct jtok key, struct jtok value, void *arg)
 }
 
 /* state.json read and checked as read_state/oci_state would take it; or fallback(). */
+static void parse_stored(struct stored *s, size_t len);
+
 static void load_stored(const char *dir, struct stored *s)
 {
     char *path = path_join(dir, "state.json");
     size_t len;
-    const char *p, *end;
 
     memset(s, 0, sizeof(*s));
+
     s->buf = read_file(path, &len);
     free(path);
     if (s->buf == NULL)
         fallback();  /* missing (creating, or no container) or unreadable */
+    parse_stored(s, len);
+}
+
+/* s->buf (len bytes) checked as read_state/oci_state would take it; or fallback(). */
+static void parse_stored(struct stored *s, size_t len)
+{
+    const char *p, *end;
+
     p = s->buf;
     end = s->buf + len;
     if (json_object(&p, end, stored_member, s) < 0)
@@ -719,6 +737,196 @@ static int cmd_delete(const char *root, const char *id, const char *dir)
     return 0;
 }
 
+/* Container.list: one container's line, everything it prints gathered before any output
+ * (so that any doubt can still fall back). */
+struct listed {
+    struct stored s;
+    const char *status;
+    char *owner;  /* NULL with -q, which prints no owner */
+};
+
+static int valid_id(const char *id);
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* _owner/_user_name: the state directory owner's name, "#uid" if unnamed, "" if the stat
+ * fails; a name that is not plain printable ASCII (it would need escaping) is for Python. */
+static char *owner_of(const char *dir)
+{
+    static uid_t last_uid;
+    static char *last_name;
+    struct stat st;
+    struct passwd *pw;
+    char *name;
+
+    if (stat(dir, &st) < 0)
+        return (char *)"";
+    if (last_name != NULL && st.st_uid == last_uid)
+        return last_name;
+    pw = getpwuid(st.st_uid);
+    if (pw == NULL) {
+        if (asprintf(&name, "#%u", (unsigned)st.st_uid) < 0)
+            fallback();
+    } else {
+        for (const char *c = pw->pw_name; *c; c++)
+            if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
+                fallback();
+        name = strdup(pw->pw_name);
+    }
+    if (name == NULL)
+        fallback();
+    last_uid = st.st_uid;
+    last_name = name;
+    return name;
+}
+
+/* One container of the list: 1 (listed), 0 (skipped, as Container.list skips it: state.json
+ * unreadable, missing or not in a directory), or fallback() on any other doubt. */
+static int list_one(const char *root, const char *name, int quiet, int table,
+                    struct listed *out)
+{
+    char *dir = path_join(root, name), *path = path_join(dir, "state.json");
+    size_t len;
+    char *text = read_file(path, &len);
+
+    free(path);
+    if (text == NULL) {
+        if (errno == EFBIG)
+            fallback();  /* too big for us, not for Python */
+        free(dir);
+        return 0;
+    }
+    memset(&out->s, 0, sizeof(out->s));
+    out->s.buf = text;
+    parse_stored(&out->s, len);  /* checked as for `state` (corrupt: Python's to skip) */
+    out->status = status_of(dir, &out->s);
+    if (!json_is_plain_string(out->s.id))
+        fallback();  /* printed as a str by -q and table */
+    if (table && (!json_is_plain_string(out->s.bundle) || !json_is_plain_string(out->s.created)))
+        fallback();  /* str.ljust and len count code points: Python's to do */
+    out->owner = quiet ? NULL : owner_of(dir);
+    free(dir);
+    return 1;
+}
+
+static void put_padded(const char *s, size_t n, size_t width)
+{
+    put(s, n);
+    for (; n < width; n++)
+        putchar(' ');
+}
+
+static int cmd_list(const char *root, int quiet, int table)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    char **names = NULL;
+    struct listed *items;
+    size_t nnames = 0, n = 0;
+
+    if (d == NULL && errno != ENOENT)
+        fallback();  /* FileNotFoundError alone is an empty list */
+    while (d != NULL && (errno = 0, e = readdir(d)) != NULL) {
+        char **more;
+        if (!valid_id(e->d_name))  /* InvalidID: `.`, `..`, `.ID~deleted~PID`, strangers */
+            continue;
+        more = realloc(names, (nnames + 1) * sizeof(*names));
+        if (more == NULL)
+            fallback();
+        names = more;
+        if ((names[nnames++] = strdup(e->d_name)) == NULL)
+            fallback();
+    }
+    if (d != NULL && errno != 0)
+        fallback();
+    if (d != NULL)
+        closedir(d);
+    qsort(names, nnames, sizeof(*names), by_name);  /* sorted(): ASCII names, byte order */
+    items = calloc(nnames + 1, sizeof(*items));
+    if (items == NULL)
+        fallback();
+    for (size_t i = 0; i < nnames; i++)
+        n += (size_t)list_one(root, names[i], quiet, table, &items[n]);
+
+    /* Nothing may fall back from here on. */
+    if (quiet) {
+        for (size_t i = 0; i < n; i++) {
+            put(items[i].s.id.p + 1, items[i].s.id.n - 2);
+            putchar('\n');
+        }
+    } else if (!table) {
+        /* json.dumps(items or None, separators=(",", ":")) */
+        if (n == 0)
+            printf("null");
+        for (size_t i = 0; i < n; i++) {
+            const struct stored *s = &items[i].s;
+            printf(i ? ",{\"ociVersion\":\"1.3.0\",\"id\":" : "[{\"ociVersion\":\"1.3.0\",\"id\":");
+            put_tok(s->id);
+            printf(",\"pid\":%lld,\"status\":\"%s\",\"bundle\":",
+                   strcmp(items[i].status, "stopped") ? s->pid : 0LL, items[i].status);
+            put_tok(s->bundle);
+            printf(",\"rootfs\":");
+            put_tok(s->rootfs);
+            printf(",\"created\":");
+            put_tok(s->created);
+            printf(",\"owner\":\"%s\"", items[i].owner);
+            if (s->nnotes > 0) {
+                printf(",\"annotations\":{");
+                for (size_t j = 0; j < s->nnotes; j++) {
+                    if (j)
+                        putchar(',');
+                    put_tok(s->notes[j].key);
+                    putchar(':');
+                    put_tok(s->notes[j].value);
+                }
+                putchar('}');
+            }
+            putchar('}');
+        }
+        printf(n ? "]\n" : "\n");
+    } else {
+        /* format_table: every cell but the last padded to max(12, widest + 3) */
+        static const char *head[] = {"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"};
+        char (*pids)[24] = calloc(n + 1, sizeof(*pids));
+        size_t w[5];
+        if (pids == NULL)
+            abort();
+        for (int c = 0; c < 5; c++)
+            w[c] = strlen(head[c]) + 3 > 12 ? strlen(head[c]) + 3 : 12;
+        for (size_t i = 0; i < n; i++) {
+            const struct stored *s = &items[i].s;
+            size_t cell[4];
+            snprintf(pids[i], sizeof(pids[i]), "%lld",
+                     strcmp(items[i].status, "stopped") ? s->pid : 0LL);
+            cell[0] = s->id.n - 2;
+            cell[1] = strlen(pids[i]);
+            cell[2] = strlen(items[i].status);
+            cell[3] = s->bundle.n - 2;
+            for (int c = 0; c < 4; c++)
+                if (cell[c] + 3 > w[c])
+                    w[c] = cell[c] + 3;
+            if (s->created.n - 2 + 3 > w[4])
+                w[4] = s->created.n - 2 + 3;
+        }
+        for (int c = 0; c < 5; c++)
+            put_padded(head[c], strlen(head[c]), w[c]);
+        printf("%s\n", head[5]);
+        for (size_t i = 0; i < n; i++) {
+            const struct stored *s = &items[i].s;
+            put_padded(s->id.p + 1, s->id.n - 2, w[0]);
+            put_padded(pids[i], strlen(pids[i]), w[1]);
+            put_padded(items[i].status, strlen(items[i].status), w[2]);
+            put_padded(s->bundle.p + 1, s->bundle.n - 2, w[3]);
+            put_padded(s->created.p + 1, s->created.n - 2, w[4]);
+            printf("%s\n", items[i].owner);
+        }
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Command line */
 
@@ -752,7 +960,7 @@ static const char *option_value(const char *arg, const char *opt, int *i)
 int main(int argc, char **argv)
 {
     const char *root = DEFAULT_ROOT, *log = NULL, *v, *cmd, *args[3];
-    int root_given = 0, i, nargs = 0;
+    int root_given = 0, i, nargs = 0, list_mode = 0;  /* list: 1 -q, 2 table, 3 json */
     char *dir;
 
     g_argc = argc;
@@ -779,6 +987,23 @@ int main(int argc, char **argv)
     if (i >= argc)
         fallback();
     cmd = argv[i++];
+    if (!strcmp(cmd, "list")) {
+        int quiet = 0, fmt_seen = 0, table = 1;
+        for (; i < argc; i++) {
+            if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+                if (quiet++)
+                    fallback();
+            } else if ((v = option_value(argv[i], "--format", &i)) != NULL
+                       || (!strcmp(argv[i], "-f") && (v = option_value(argv[i], "-f", &i)))) {
+                if (fmt_seen++ || (strcmp(v, "table") && strcmp(v, "json")))
+                    fallback();
+                table = !strcmp(v, "table");
+            } else {
+                fallback();  /* arguments, other spellings (-qf, -fjson), --help, -- */
+            }
+        }
+        list_mode = quiet ? 1 : table ? 2 : 3;
+    }
     for (; i < argc; i++) {
         /* delete --force of a stopped container is a plain delete (a missing or corrupt
          * one, where --force differs, is left to Python anyway) */
@@ -792,12 +1017,12 @@ int main(int argc, char **argv)
      * a user's default root is $XDG_RUNTIME_DIR/pyoci (pyoci.userns.default_root). */
     if (root[0] != '/' || strstr(root, "/..") != NULL || (!root_given && geteuid() != 0))
         fallback();
-    if (nargs < 1 || !valid_id(args[0]))
+    if (list_mode == 0 && (nargs < 1 || !valid_id(args[0])))
         fallback();
-    if (strcmp(cmd, "kill") != 0 && nargs != 1)
+    if (list_mode == 0 && strcmp(cmd, "kill") != 0 && nargs != 1)
         fallback();
     if (strcmp(cmd, "state") && strcmp(cmd, "kill") && strcmp(cmd, "start")
-            && strcmp(cmd, "delete"))
+            && strcmp(cmd, "delete") && list_mode == 0)
         fallback();
     if (log != NULL && *log != '\0') {
         /* the --log file is created at start-up, as runc does (pyoci.log.setup) */
@@ -806,6 +1031,8 @@ int main(int argc, char **argv)
             fallback();
         close(fd);
     }
+    if (list_mode != 0)
+        return cmd_list(root, list_mode == 1, list_mode == 2);
     dir = path_join(root, args[0]);
     if (!strcmp(cmd, "state"))
         return cmd_state(dir);

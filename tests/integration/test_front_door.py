@@ -1,6 +1,6 @@
 """The C front door (csrc/pyoci_main.c, the installed `pyoci`) against the Python CLI.
 
-The front door does the happy path of `state`, `kill`, `start` and `delete` itself and
+The front door does the happy path of `state`, `kill`, `start`, `delete` and `list` itself and
 execs the Python CLI for everything else. Each test runs the same command through the
 installed executable and through ``python -m pyoci`` on real containers and compares
 stdout, stderr and the exit code byte for byte; `kill`/`start`/`delete` change the
@@ -255,7 +255,7 @@ def test_exec_target_missing(pyoci, new_bundle, cid):
 
 
 def test_native_paths_start_no_interpreter(pyoci, new_bundle, cid, tmp_path):
-    """state, kill, start and delete through the executable: one execve (itself), no
+    """state, kill, start, delete and list through the executable: one execve (itself), no
     Python."""
     if shutil.which("strace") is None:
         pytest.skip("strace not installed")
@@ -273,12 +273,102 @@ def test_native_paths_start_no_interpreter(pyoci, new_bundle, cid, tmp_path):
                  ["kill", cid, "SIGUSR2"], ["kill", cid]):
         calls = execs(*args)
         assert len(calls) == 1 and INSTALLED in calls[0], (args, calls)
-    calls = execs("list")  # and the fallback does exec the interpreter
+    for args in (["list"], ["list", "-q"], ["list", "--format", "json"],
+                 ["list", "--format=table"]):
+        calls = execs(*args)
+        assert len(calls) == 1 and INSTALLED in calls[0], (args, calls)
+    calls = execs("list", "-qf", "json")  # and the fallback does exec the interpreter
     assert len(calls) == 2 and sys.executable in calls[1], calls
     assert len(execs("kill", cid, "KILL")) == 1
     wait_status(pyoci, cid, "stopped")
     calls = execs("delete", "--force", cid)
     assert len(calls) == 1 and not os.path.exists(os.path.join(pyoci.root, cid)), calls
+
+
+LIST_FORMS = ([], ["-q"], ["--quiet"], ["--format", "json"], ["-f", "json"], ["--format=table"],
+              ["-f", "table", "-q"], ["-qf", "json"], ["-fjson"], ["-f=json"], ["-f", "yaml"],
+              ["-q", "-q"], ["--format", "json", "-f", "table"], ["extra"], ["--bogus"],
+              ["-h"], ["--format"])
+
+
+def same_lists(root: str) -> list[tuple[int, bytes, bytes]]:
+    """`list` in every form, through the executable and through Python: the same."""
+    return [same(root, "list", *form) for form in LIST_FORMS]
+
+
+def test_list(pyoci, new_bundle, cid, tmp_path):
+    root = pyoci.root
+    assert same_lists(root)[0] == (0, b"ID          PID         STATUS      BUNDLE      "
+                                      b"CREATED     OWNER\n", b"")
+    assert same(root, "list", "-f", "json") == (0, b"null\n", b"")
+    for missing in (str(tmp_path / "nope"), str(tmp_path / "nope" / "deeper")):
+        same_lists(missing)
+    stray = tmp_path / "a-file"
+    stray.write_text("")
+    same_lists(str(stray))  # not a directory: Python's error
+
+    bundle = new_bundle(SLEEP)
+    ids = [f"{cid}-{n}" for n in ("created", "running", "paused", "stopped")]
+    for c in ids:
+        create(pyoci, bundle, c)
+    for c in ids[1:]:
+        pyoci("start", c, check=True)
+    pyoci("pause", ids[2], check=True)
+    pyoci("kill", ids[3], "KILL", check=True)
+    wait_status(pyoci, ids[3], "stopped")
+    # strangers in the root: a file, directories being deleted or without a state.json,
+    # and a valid dot-name (listed by Python, with the stored id)
+    with open(os.path.join(root, ids[3], "state.json"), "rb") as f:
+        stopped_state = f.read()
+    (tmp_path / "x").mkdir()
+    extra = {"stray-file": None, f".{cid}~deleted~1": b"{}", "no-state": b"",
+             ".dot": stopped_state, "Upper": stopped_state, "_under": stopped_state}
+    for name, text in extra.items():
+        path = os.path.join(root, name)
+        if text is None:
+            open(path, "w").close()
+            continue
+        os.mkdir(path)
+        if text:
+            with open(os.path.join(path, "state.json"), "wb") as f:
+                f.write(text)
+    try:
+        results = same_lists(root)
+        code, out, _ = results[0]
+        lines = out.decode().splitlines()
+        assert code == 0 and len(lines) == 8, out
+        assert [line.split()[2] for line in lines[1:]] == [
+            "stopped", "stopped", "stopped", "created", "paused", "running", "stopped"]
+        assert lines[7].split()[1] == "0" and lines[6].split()[1] != "0"
+        assert same(root, "list", "-q")[1].decode().split() == [ids[3]] * 3 + sorted(ids)
+        items = json.loads(same(root, "list", "-f", "json")[1])
+        assert [i["status"] for i in items] == [line.split()[2] for line in lines[1:]]
+        assert all(i["owner"] == "root" for i in items)
+
+        # fallbacks: a bundle that is not plain ASCII (code points, not bytes, are
+        # counted), escapes; a state.json our reader does not take (Python skips it)
+        state_path = os.path.join(root, "Upper", "state.json")
+        for bundle_path in ("/tmp/caf\u00e9 \u65e5", '/tmp/"q"\\', "/tmp/tab\there"):
+            stored = json.loads(stopped_state)
+            stored["bundle"] = bundle_path
+            with open(state_path, "w") as f:
+                f.write(json.dumps(stored))
+            out = same_lists(root)[0][1]
+            assert bundle_path.encode() in out, out
+        for bad in (b"", b"{", b"[]", stopped_state.replace(b'"pid"', b'"pid_"')):
+            with open(state_path, "wb") as f:
+                f.write(bad)
+            assert b"Upper" not in same(root, "list", "-q")[1]
+            same_lists(root)
+    finally:
+        for name in extra:
+            path = os.path.join(root, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+    for c in ids:
+        pyoci("delete", "--force", c, check=True)
 
 
 def cgroup_dirs_of(root: str, cid: str) -> list[str]:
