@@ -211,7 +211,7 @@ def apply_capabilities(caps: dict | CapSets | None, *,
 
 def set_no_new_privs() -> None:
     try:
-        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        prctl.set_no_new_privs(True)
     except OSError as e:
         raise PyociError(f"set no_new_privs: {e.strerror}") from None
 
@@ -220,7 +220,7 @@ def set_dumpable(dumpable: bool) -> None:
     """PR_SET_DUMPABLE: a non-dumpable process's /proc files (exe, fd, mem, environ)
     are out of reach of processes without CAP_SYS_PTRACE over the host, and it cannot
     be ptrace-attached (CVE-2016-9962, CVE-2019-5736)."""
-    sc.prctl(sc.PR_SET_DUMPABLE, int(dumpable))
+    prctl.set_dumpable(dumpable)
 
 
 def names(mask: int) -> list[str]:

@@ -206,9 +206,6 @@ def bpf_prog_get_fd_by_id(prog_id: int) -> int:
 # --- security: prctl, capabilities, fstatfs, seccomp(2), the new mount API for a private
 # procfs, and the final exec step (csrc/pyoci_security.c, csrc/pyoci_final.c).
 
-PR_SET_DUMPABLE = 4
-PR_SET_KEEPCAPS = 8
-PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_IS_SET = 1
 PR_CAP_AMBIENT_RAISE = 2

@@ -16,17 +16,13 @@ from __future__ import annotations
 import json
 import os
 
-from pyoci import syscalls
+import prctl
+
 from pyoci.console import SignalQueue, Terminal, reap_zombies, wait_foreground
 from pyoci.container.container import Container
 from pyoci.errors import PyociError
 
 CONSOLE_TIMEOUT = 10.0
-PR_SET_CHILD_SUBREAPER = 36
-
-
-def _set_subreaper(on: bool) -> None:
-    syscalls.prctl(PR_SET_CHILD_SUBREAPER, int(on))
 
 
 def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
@@ -48,7 +44,7 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
     listener: _ConsoleListener | None = None
     terminal: Terminal | None = None
     try:
-        _set_subreaper(True)
+        prctl.set_child_subreaper(True)
         if terminal_wanted:
             listener = _ConsoleListener()
             create_options["console_socket"] = listener.path
@@ -56,7 +52,7 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
                                      **create_options)
         try:
             if no_subreaper:
-                _set_subreaper(False)  # init is our child by now
+                prctl.set_child_subreaper(False)  # init is our child by now
             if listener is not None:
                 terminal = Terminal(listener.receive())
                 listener.close()
