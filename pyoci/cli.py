@@ -56,7 +56,17 @@ _defer("inspect", "ipaddress", "ntpath")
 
 import click  # noqa: E402 - after _defer, on purpose
 
-DEFAULT_ROOT = "/run/pyoci"
+from pyoci.cli_common import (  # noqa: E402
+    DEFAULT_ROOT,
+    Globals,
+    apply_globals,
+    create_options,
+    exit_now,
+    fail,
+    finish,
+    report,
+)
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
@@ -125,37 +135,6 @@ def _show_help(ctx: click.Context, _param: click.Parameter, value: bool) -> None
     if value and not ctx.resilient_parsing:
         click.echo(ctx.get_help(), color=ctx.color)
         ctx.exit()
-
-
-class Globals:
-    """Global options, on ctx.obj for the commands and for error reporting in main.
-
-    A plain class rather than a dataclass: importing dataclasses costs every hot-path call.
-    """
-
-    def __init__(self) -> None:
-        self.root: str = DEFAULT_ROOT
-        self.log: str | None = None
-        self.log_format: str = "text"
-        self.debug: bool = False
-        self.systemd_cgroup: bool = False
-        self.rootless: str = "auto"
-
-
-def _one_line(msg: str) -> str:
-    """Callers read the last line of stderr as the reason, so keep it to one line."""
-    return " ".join(part.strip() for part in msg.splitlines() if part.strip())
-
-
-def _fail(msg: str) -> int:
-    """Report an error like runc's fatal(): the --log record, then one stderr line."""
-    msg = _one_line(msg)
-    if "pyoci.log" in sys.modules:
-        from pyoci import log
-
-        log.error(msg)
-    click.echo(msg, err=True)
-    return 1
 
 
 def _short_first_parser() -> type | None:
@@ -251,21 +230,13 @@ class _Group(_ShortFirst, click.Group):
             click.echo(e.format_message())  # bare `pyoci`: help on stdout, exit 0 like runc
             code = 0
         except click.ClickException as e:
-            code = _fail(e.format_message())
+            code = fail(obj, e.format_message())
         except click.Abort:
-            code = _fail("interrupted")
+            code = fail(obj, "interrupted")
         except Exception as e:  # anything at all must still come out as one line
-            if obj.debug:
-                import traceback
-
-                traceback.print_exc()
-            code = _fail(str(e) or type(e).__name__)
+            code = report(obj, e)
         finally:
-            _LogOnImport.uninstall()
-            if "pyoci.log" in sys.modules:
-                from pyoci import log
-
-                log.shutdown()
+            finish()
         sys.exit(code)
 
 
@@ -340,84 +311,7 @@ def cli(ctx: click.Context, root: str, log_path: str | None, log_format: str, de
     obj.root = os.path.abspath(root)
     obj.log, obj.log_format, obj.debug = log_path, log_format, debug
     obj.systemd_cgroup, obj.rootless = systemd_cgroup, rootless
-    if rootless != "auto":
-        from pyoci import userns  # what to do with cgroup permission errors, as runc
-
-        userns.ROOTLESS = rootless
-    if log_path or debug or "logging" in sys.modules:
-        _setup_log(obj)
-    else:
-        _LogOnImport.install(obj)
-
-
-def _setup_log(obj: Globals) -> None:
-    """The "pyoci" logger's one handler: the --log file (created now, as runc does) or
-    stderr."""
-    from pyoci import log
-
-    log.setup(obj.log, obj.log_format, obj.debug)
-    if obj.debug:
-        import logging
-
-        logging.getLogger(log.LOGGER_NAME).debug("pyoci %s", " ".join(sys.argv[1:]))
-
-
-class _LogOnImport:
-    """Without --log and --debug, the stderr handler is set up the moment `logging` is
-    imported, not before.
-
-    Library code logs only through a `logging` it imports, so every record still finds
-    the handler (as when it was set up first thing), while `state`, `kill`, `start` and
-    `list`, whose work imports no logging, skip importing it (and traceback, string, ...):
-    that cost them more than their work. A meta path finder that hands the import of
-    `logging` to the usual finder and sets the handler up as soon as the module has run.
-    """
-
-    _installed: _LogOnImport | None = None
-
-    def __init__(self, obj: Globals) -> None:
-        self.obj = obj
-
-    @classmethod
-    def install(cls, obj: Globals) -> None:
-        cls.uninstall()
-        cls._installed = cls(obj)
-        sys.meta_path.insert(0, cls._installed)
-
-    @classmethod
-    def uninstall(cls) -> None:
-        if cls._installed is not None and cls._installed in sys.meta_path:
-            sys.meta_path.remove(cls._installed)
-        cls._installed = None
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "logging":
-            return None
-        self.uninstall()
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _SetupAfter(spec.loader, self.obj)
-        return spec
-
-
-class _SetupAfter:
-    """The loader of `logging`, then :func:`_setup_log` (and the real loader put back)."""
-
-    def __init__(self, loader: Any, obj: Globals) -> None:
-        self.loader, self.obj = loader, obj
-
-    def create_module(self, spec: Any) -> Any:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        module.__spec__.loader = module.__loader__ = self.loader
-        self.loader.exec_module(module)
-        _setup_log(self.obj)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.loader, name)
+    apply_globals(obj)
 
 
 def _create_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -439,18 +333,6 @@ def _create_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _create_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments for Container.create / run, paths made absolute as runc does."""
-    pid_file = opts["pid_file"]
-    return {
-        "pid_file": os.path.abspath(pid_file) if pid_file else None,
-        "console_socket": opts["console_socket"],
-        "no_pivot": opts["no_pivot"],
-        "no_new_keyring": opts["no_new_keyring"],
-        "preserve_fds": opts["preserve_fds"],
-    }
-
-
 _ID = {"nargs": -1, "metavar": "<container-id>"}
 
 
@@ -464,7 +346,7 @@ def create(ctx: click.Context, args: tuple[str, ...], bundle: str, **opts: Any) 
     _no_systemd_cgroup(ctx)
     from pyoci.container import Container
 
-    Container.create(cid, os.path.abspath(bundle), ctx.obj.root, **_create_kwargs(opts))
+    Container.create(cid, os.path.abspath(bundle), ctx.obj.root, **create_options(**opts))
 
 
 @_command()
@@ -483,7 +365,7 @@ def run(ctx: click.Context, args: tuple[str, ...], bundle: str, detach: bool, ke
     from pyoci.container import Container
 
     code = Container.run(cid, os.path.abspath(bundle), ctx.obj.root, detach=detach,
-                         keep=keep, no_subreaper=no_subreaper, **_create_kwargs(opts))
+                         keep=keep, no_subreaper=no_subreaper, **create_options(**opts))
     ctx.exit(code)
 
 
@@ -780,7 +662,7 @@ def exec_(ctx: click.Context, args: tuple[str, ...], process_file: str | None,
             import traceback
 
             traceback.print_exc()
-        _fail(f"exec failed: {e}")
+        fail(ctx.obj, f"exec failed: {e}")
         code = 255
     ctx.exit(code)
 
@@ -791,29 +673,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def entry() -> NoReturn:
-    """What the process entry point (:func:`pyoci.__main__.entry`: the `pyoci` script,
-    `python -m pyoci`) runs: :func:`main`, then an exit without the interpreter's teardown.
-
-    Freeing every module and object at exit costs more than the whole work of `state` or
-    `kill`, and nobody needs it: the kernel takes the memory back. What an exit must do
-    still happens: the atexit handlers run (logging's flushes the --log file), then stdout
-    and stderr are flushed. With a thread still running, a message for SystemExit or a
-    failing flush, the interpreter exits as usual instead.
-    """
+    """What the process entry point runs: :func:`main`, then :func:`exit_now`."""
     try:
         main()
     except SystemExit as e:
         code = e.code
-    threading = sys.modules.get("threading")
-    if not isinstance(code, int) or (threading is not None and threading.active_count() > 1):
-        sys.exit(code)
-    import atexit
-
-    atexit._run_exitfuncs()
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    except (OSError, ValueError):
-        sys.exit(code)  # the interpreter reports the failed flush (exit 120) as ever
-    os._exit(code)
+    exit_now(code)
