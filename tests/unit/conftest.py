@@ -68,8 +68,17 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Fake:
             raise PyociError("run failed:\nsee above")
         return rec.run_code
 
+    def exec_process(cid: str, root: str, args: list[str], **kw: Any) -> int:
+        rec.calls.append(("exec", cid, root, args, kw))
+        if cid == "fails":
+            raise PyociError("no such process")
+        return rec.run_code
+
     Container.run = staticmethod(run)  # type: ignore[attr-defined]
     mod = types.ModuleType("pyoci.container")
     mod.Container = Container  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pyoci.container", mod)
+    exec_mod = types.ModuleType("pyoci.container.exec")
+    exec_mod.exec_process = exec_process  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pyoci.container.exec", exec_mod)
     return rec

@@ -1,4 +1,5 @@
-"""pyoci.cli_fast, the click-free parser of plain `create` and `run`, against the click CLI.
+"""pyoci.cli_fast, the click-free parser of plain `create`, `run` and `exec`, against the
+click CLI.
 
 Where the fast parser answers, it must make the very library call click's CLI makes, with
 the same exit code, stderr and --log record; where it is unsure, it must answer None (and
@@ -52,6 +53,15 @@ PLAIN = [
     ["create", ".."],
     ["create", "fails"],  # a library failure: one line, exit 1
     ["run", "fails"],
+    ["exec", "c1", "true"],
+    ["exec", "c1", "sh", "-c", "--tty", "x"],  # after the id: the process's arguments
+    ["--root", "/r", "exec", "--process", "/p.json", "--detach", "--pid-file", "rel.pid",
+     "--console-socket=/s", "-t", "c1"],
+    ["exec", "-p", "p.json", "-d", "-e", "A=1", "--env=B=2", "-u", "1:2", "--cwd", "/w",
+     "--no-new-privs", "--ignore-paused", "--preserve-fds", "3", "c1", "ls", "-l"],
+    ["exec", "c1"],  # no process: the library's error
+    ["exec", "bad/id", "true"],  # exec failed: ..., 255
+    ["exec", "fails", "true"],
 ]
 
 
@@ -76,6 +86,9 @@ def test_same_call_code_and_error_as_click(fake: Fake, capsys: pytest.CaptureFix
     ["--log-format", "xml", "create", "c1"], ["--rootless", "yes", "create", "c1"],
     ["--root", "/r", "--bogus", "create", "c1"], ["create", "--pid-file", "-x", "c1"],
     ["run", "--root", "/r", "c1"], ["--root"], ["create", "--bundle", "--keep", "c1"],
+    ["exec"], ["exec", "--cap", "CAP_KILL", "c1", "true"], ["exec", "-g", "1", "c1", "true"],
+    ["exec", "--", "c1", "true"], ["exec", "--cgroup", "x", "c1", "true"],
+    ["exec", "-e", "--tty", "c1", "true"], ["exec", "--keep", "c1", "true"],
 ])
 def test_left_to_click(argv: list[str]) -> None:
     assert cli_fast.parse(argv) is None
@@ -108,11 +121,12 @@ def test_log_file_created_on_success(fake: Fake, tmp_path: Path) -> None:
     assert log.read_text() == ""
 
 
-TOKENS = ["create", "run", "c1", "c2", "--root", "/r", "--log", "--log-format", "json",
+TOKENS = ["create", "run", "exec", "c1", "c2", "--root", "/r", "--log", "--log-format", "json",
           "--rootless", "true", "--bundle", "-b", "/b", "rel", "--pid-file", "--console-socket",
           "--no-pivot", "--no-new-keyring", "--preserve-fds", "2", "-d", "--detach", "--keep",
           "--no-subreaper", "--bundle=/x", "--preserve-fds=1", "--root=/q", "-h", "", "bad/id",
-          "--debug", "state"]
+          "--debug", "state", "-t", "--tty", "-e", "A=1", "--cwd", "-p", "--process",
+          "--ignore-paused"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -128,24 +142,36 @@ def test_random_argv_fast_or_left_to_click(argv: list[str]) -> None:
         calls.append((cid, bundle, root, kw))
         return 0
 
+    def record_exec(cid: str, root: str, args: list[str], **kw: object) -> int:
+        calls.append((cid, root, args, kw))
+        return 0
+
     from unittest import mock
 
     with mock.patch("pyoci.container.Container.create", record), \
             mock.patch("pyoci.container.Container.run", record), \
+            mock.patch("pyoci.container.exec.exec_process", record_exec), \
             mock.patch("pyoci.cli.apply_globals", lambda obj: None):  # no --log file
         result = CliRunner().invoke(cli, argv)
     opts = dict(inv.options)
-    bundle = os.path.abspath(opts.pop("bundle"))  # type: ignore[call-overload]
-    run_opts = {k: opts.pop(k) for k in ("detach", "keep", "no_subreaper") if k in opts}
-    from pyoci.cli_common import create_options
+    if inv.command == "exec":
+        pid_file = opts.pop("pid_file")
+        opts["pid_file"] = os.path.abspath(pid_file) if pid_file else None  # type: ignore[arg-type]
+        expected: tuple = (inv.args[0], inv.obj.root, inv.args[1:], opts)
+        fails = 255
+    else:
+        bundle = os.path.abspath(opts.pop("bundle"))  # type: ignore[call-overload]
+        run_opts = {k: opts.pop(k) for k in ("detach", "keep", "no_subreaper") if k in opts}
+        from pyoci.cli_common import create_options
 
-    expected = (inv.container_id, bundle, inv.obj.root, {**run_opts, **create_options(**opts)})
+        expected = (inv.args[0], bundle, inv.obj.root, {**run_opts, **create_options(**opts)})
+        fails = 1
     from pyoci.validate import check_container_id
 
     try:
-        check_container_id(inv.container_id)
+        check_container_id(inv.args[0])
     except InvalidID:
-        assert result.exit_code == 1 and calls == []
+        assert result.exit_code == fails and calls == []
     else:
         assert result.exit_code == 0, result.output
         assert calls == [expected]
