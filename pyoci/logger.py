@@ -2,10 +2,10 @@
 
 Most commands log nothing, and importing logging (with traceback, string, ...) costs every
 call several milliseconds. The CLI sets its handler up whenever logging gets imported
-(pyoci.cli._LogOnImport), so a record emitted through here still finds it. A debug record
-is dropped unseen while logging is not loaded: only --debug lets one through, and --debug
-loads logging at start-up. That also keeps the container's init, past pivot_root where no
-module can be imported any more, from ever importing logging for a debug record.
+(pyoci.cli_common._LogOnImport), so a record emitted through here still finds it. A debug
+record is dropped unseen while logging is not loaded: only --debug lets one through, and
+--debug loads logging at start-up. That also keeps the container's init, past pivot_root
+where no module can be imported any more, from ever importing logging for a debug record.
 """
 
 from __future__ import annotations
