@@ -118,6 +118,13 @@ class Rootfs:
         self.fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         # Mount points made in the rootfs, in order, so a failed create can remove them.
         self.created = created if created is not None else []
+        self._real = ""  # where the kernel says the rootfs is (see real_path)
+
+    def real_path(self) -> str:
+        """The rootfs directory's path as the kernel resolves it, read once."""
+        if not self._real:
+            self._real = os.readlink(fd_path(self.fd))
+        return self._real
 
     def open(self, inner: str, flags: int = os.O_PATH) -> int:
         return sc.openat2(self.fd, inner, flags | os.O_CLOEXEC, 0, RESOLVE)
@@ -130,22 +137,41 @@ class Rootfs:
         there, never on the host.
         """
         parts = [p for p in inner.split("/") if p and p != "."]
+        fd = start = -1
         if _links == 0:
-            # Usually it is there: one openat2 resolves it exactly as the walk below
-            # would (each step opens the whole prefix from the root the same way).
-            try:
-                return self.open("/" + "/".join(parts), os.O_PATH | os.O_DIRECTORY)
-            except FileNotFoundError:
-                pass
-            except NotADirectoryError:
-                pass  # the walk names the component that is not a directory
-        fd = os.dup(self.fd)
-        try:
-            for i, name in enumerate(parts):
-                prefix = "/" + "/".join(parts[: i + 1])
+            # Usually it is there, or only its last components are missing: the walk
+            # below starts at the longest prefix that opens, where it would get to anyway
+            # (each of its steps opens the whole prefix from the root the same way, and a
+            # prefix resolves only if every shorter one does).
+            for k in range(len(parts), 0, -1):
                 try:
-                    nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
+                    fd = self.open("/" + "/".join(parts[:k]), os.O_PATH | os.O_DIRECTORY)
                 except FileNotFoundError:
+                    continue
+                except NotADirectoryError:
+                    break  # the walk names the component that is not a directory
+                if k == len(parts):
+                    return fd
+                start = k  # parts[:k + 1] was just found missing
+                break
+            if not parts:
+                return self.open("/", os.O_PATH | os.O_DIRECTORY)
+        if fd == -1:
+            fd = os.dup(self.fd)
+        try:
+            for i in range(max(start, 0), len(parts)):
+                name = parts[i]
+                prefix = "/" + "/".join(parts[: i + 1])
+                nxt = -1
+                if i != start:
+                    try:
+                        nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
+                    except FileNotFoundError:
+                        pass
+                    except NotADirectoryError:
+                        raise PyociError(f"mount destination {inner}: {prefix} is not a "
+                                         "directory") from None
+                if nxt == -1:
                     link = _readlink_at(fd, name)
                     if link is not None:
                         target = _through_link(parts, i, link, inner, _links)
@@ -155,9 +181,6 @@ class Rootfs:
                     os.mkdir(name, 0o755, dir_fd=fd)
                     self.created.append(prefix)
                     nxt = self.open(prefix, os.O_PATH | os.O_DIRECTORY)
-                except NotADirectoryError:
-                    raise PyociError(f"mount destination {inner}: {prefix} is not a "
-                                     "directory") from None
                 os.close(fd)
                 fd = nxt
             return fd
@@ -239,15 +262,29 @@ def _make_parent_private(path: str) -> None:
     rootfs still reach the container.
     """
     best, shared = "", False
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            mnt = _unescape_mountinfo(fields[4])
-            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-                best = mnt  # the longest match; the last mounted one of equals
-                shared = any(o.startswith("shared:") for o in fields[6:fields.index("-")])
+    for line in _read_proc("/proc/self/mountinfo").split("\n"):
+        if not line:
+            continue
+        fields = line.split(" ", 5)  # ... mount point, then options, tags, "-", ...
+        mnt = _unescape_mountinfo(fields[4]) if "\\" in fields[4] else fields[4]
+        if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+            best = mnt  # the longest match; the last mounted one of equals
+            rest = fields[5].split()
+            shared = any(o.startswith("shared:") for o in rest[1:rest.index("-")])
     if best and shared:
         sc.mount(None, best, None, sc.MS_PRIVATE)
+
+
+def _read_proc(path: str) -> str:
+    """A /proc file's text, read to its end without io.open's buffers (and isatty)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return os.fsdecode(b"".join(chunks))
 
 
 def _unescape_mountinfo(field: str) -> str:
@@ -338,7 +375,7 @@ def resolved_destination(root: Rootfs, dest: str, _links: int = 0) -> str:
     the rootfs as root, symlinks followed), a dangling symlink after it followed as
     mkdir_all would, then the rest as written."""
     parts = [p for p in dest.split("/") if p and p != "."]
-    base = os.readlink(fd_path(root.fd))
+    base = root.real_path()
     for i in range(len(parts), -1, -1):
         try:
             fd = root.open("/" + "/".join(parts[:i]))
@@ -352,8 +389,13 @@ def resolved_destination(root: Rootfs, dest: str, _links: int = 0) -> str:
         if link is not None:
             return resolved_destination(root, _through_link(parts, i, link, dest, _links),
                                         _links + 1)
-        rel = os.path.relpath(real, base)
-        inner = "/" if rel == "." else "/" + rel
+        if real == base:
+            inner = "/"
+        elif real.startswith(base + "/"):
+            inner = real[len(base):]  # what relpath would say, without its normalising
+        else:
+            rel = os.path.relpath(real, base)
+            inner = "/" if rel == "." else "/" + rel
         return os.path.normpath(os.path.join(inner, *parts[i:]))
     return os.path.normpath("/" + "/".join(parts))
 
