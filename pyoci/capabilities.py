@@ -21,15 +21,15 @@ behaviour: a config without capabilities runs with none).
 
 from __future__ import annotations
 
-import functools
-from collections import namedtuple
-from collections.abc import Callable, Iterable
-
 import prctl  # loaded here, in the runtime: the container's process uses it past pivot_root
 
 from pyoci import logger
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
+
+TYPE_CHECKING = False  # collections.abc (and collections with it) not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 # Capability names indexed by number, as in linux/capability.h.
 CAPABILITIES = (
@@ -48,14 +48,18 @@ CAP_SYS_ADMIN = CAP_NUMBERS["CAP_SYS_ADMIN"]
 SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
 
-@functools.cache
+_last_cap: list[int] = []  # the kernel's answer, once read (functools.cache: collections)
+
+
 def last_cap() -> int:
     """The highest capability number the running kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return len(CAPABILITIES) - 1
+    if not _last_cap:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap.append(int(f.read()))
+        except (OSError, ValueError):
+            _last_cap.append(len(CAPABILITIES) - 1)
+    return _last_cap[0]
 
 
 def own_bounding() -> frozenset[int]:
@@ -71,19 +75,40 @@ def own_bounding() -> frozenset[int]:
     return frozenset(range(last_cap() + 1))
 
 
-class CapSets(namedtuple("CapSets", SETS, defaults=(frozenset(),) * len(SETS))):
+class CapSets:
     """The five sets as capability numbers (all within the kernel's range).
 
-    A named tuple (immutable, compared by value): dataclasses would cost every create
-    the import of inspect and ast.
+    A plain class compared by value, never changed once made: dataclasses would cost
+    every create the import of inspect and ast, namedtuple that of collections.
     """
 
-    __slots__ = ()
-    bounding: frozenset[int]
-    effective: frozenset[int]
-    inheritable: frozenset[int]
-    permitted: frozenset[int]
-    ambient: frozenset[int]
+    __slots__ = SETS
+
+    def __init__(self, bounding: frozenset[int] = frozenset(),
+                 effective: frozenset[int] = frozenset(),
+                 inheritable: frozenset[int] = frozenset(),
+                 permitted: frozenset[int] = frozenset(),
+                 ambient: frozenset[int] = frozenset()) -> None:
+        self.bounding = bounding
+        self.effective = effective
+        self.inheritable = inheritable
+        self.permitted = permitted
+        self.ambient = ambient
+
+    def _sets(self) -> tuple[frozenset[int], ...]:
+        return tuple(getattr(self, name) for name in SETS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CapSets):
+            return NotImplemented
+        return self._sets() == other._sets()
+
+    def __hash__(self) -> int:
+        return hash(self._sets())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in SETS)
+        return f"CapSets({fields})"
 
     @staticmethod
     def mask(caps: Iterable[int]) -> int:

@@ -8,8 +8,7 @@ it is an inherited descriptor, not a path.
 
 from __future__ import annotations
 
-import json
-import socket
+from pyoci import jsonio, unixsock
 
 
 class ChannelClosed(Exception):
@@ -17,23 +16,23 @@ class ChannelClosed(Exception):
 
 
 class Channel:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: unixsock.Socket) -> None:
         self.sock = sock
 
     @classmethod
     def pair(cls) -> tuple[Channel, Channel]:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent, child = unixsock.socketpair(unixsock.SOCK_SEQPACKET)
         return cls(parent), cls(child)
 
     def send(self, kind: str, **fields: object) -> None:
-        self.sock.send(json.dumps({"type": kind, **fields}).encode())
+        self.sock.send(jsonio.dumps({"type": kind, **fields}).encode())
 
     def recv(self, timeout: float | None = None) -> dict:
         self.sock.settimeout(timeout)
         data = self.sock.recv(65536)
         if not data:
             raise ChannelClosed()
-        return json.loads(data)
+        return jsonio.loads(data)
 
     def fileno(self) -> int:
         return self.sock.fileno()

@@ -6,23 +6,42 @@ yes where jsonschema says no (see pyoci/schema_compiler.py), so jsonschema is ne
 find and word the error.  Commands such as state and kill must not import this module.
 """
 
-import functools
-import json
-import os
-import pathlib
-import re
-from typing import Any
+from __future__ import annotations
 
+import os
+
+from pyoci import jsonio
 from pyoci.errors import ConfigError
 from pyoci.namespaces import NAMESPACES
 from pyoci.schema_fast import is_valid
 
-SCHEMA_DIR = pathlib.Path(__file__).parent / "schema"
+TYPE_CHECKING = False  # typing, pathlib, re and functools are not imported on the hot path
+if TYPE_CHECKING:
+    import pathlib
+    from typing import Any
+
+_validators: dict[str, Any] = {}
 
 
-@functools.cache
+def schema_dir() -> pathlib.Path:
+    """The bundled runtime-spec schemas."""
+    import pathlib
+
+    return pathlib.Path(__file__).parent / "schema"
+
+
 def load_schema_validator(name: str = "config-schema.json") -> Any:
-    """Return a Draft 4 validator for a bundled schema, its relative $refs resolved offline."""
+    """Return a Draft 4 validator for a bundled schema, its relative $refs resolved offline
+    (made once per schema: it is slow)."""
+    validator = _validators.get(name)
+    if validator is None:
+        validator = _validators[name] = _make_validator(name)
+    return validator
+
+
+def _make_validator(name: str) -> Any:
+    import json
+
     import jsonschema
     from referencing import Registry
     from referencing.jsonschema import DRAFT4
@@ -31,9 +50,9 @@ def load_schema_validator(name: str = "config-schema.json") -> Any:
     # file:// URI and give the root schema that URI as its base.
     registry = Registry().with_resources(
         (path.as_uri(), DRAFT4.create_resource(json.loads(path.read_text())))
-        for path in SCHEMA_DIR.glob("*.json")
+        for path in schema_dir().glob("*.json")
     )
-    path = SCHEMA_DIR / name
+    path = schema_dir() / name
     schema = {**json.loads(path.read_text()), "id": path.as_uri()}
     return jsonschema.Draft4Validator(schema, registry=registry)
 
@@ -56,8 +75,8 @@ def load_config(bundle: str) -> dict:
     except OSError as e:
         raise ConfigError(f"config.json: {e.strerror}") from None
     try:
-        config = json.loads(data)
-    except json.JSONDecodeError as e:
+        config = jsonio.loads(data)
+    except jsonio.JSONDecodeError as e:
         raise ConfigError(
             f"config.json: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"
         ) from None
@@ -124,6 +143,8 @@ def semver_major(version: str) -> int | None:
     major = _plain_semver_major(version)
     if major is not None:
         return major
+    import re
+
     m = re.fullmatch(SEMVER_PATTERN, version)
     return None if m is None else int(m.group(1))
 

@@ -15,21 +15,20 @@ nothing but the main thread.
 
 from __future__ import annotations
 
-import _signal  # signal's C core: signal.py wraps every call in enum conversions
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import errno
 import fcntl
 import os
 import select
-import signal
 import struct
 import termios
 import time
 
 # Never forwarded: uncatchable, or our own business (SIGCHLD: children; SIGWINCH: the pty).
-NOT_FORWARDED = frozenset({signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGWINCH})
+NOT_FORWARDED = frozenset({_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD, _signal.SIGWINCH})
 # Synchronous signals are about pyoci's own faults: a no-op handler would loop forever.
-NOT_CAUGHT = frozenset({signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.SIGBUS,
-                        signal.SIGFPE, signal.SIGILL, signal.SIGTRAP, signal.SIGSYS})
+NOT_CAUGHT = frozenset({_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGSEGV, _signal.SIGBUS,
+                        _signal.SIGFPE, _signal.SIGILL, _signal.SIGTRAP, _signal.SIGSYS})
 # How long to keep reading a pty once its process has exited and the slave is still open
 # (a background process of the container holding it): output that was already written.
 DRAIN_IDLE_SECONDS = 0.1
@@ -140,7 +139,7 @@ def reset_signals_for_exec() -> None:
     except ValueError:
         pass
     for sig in _signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
+        if sig in (_signal.SIGKILL, _signal.SIGSTOP):
             continue
         try:
             _signal.signal(sig, _signal.SIG_DFL)
@@ -381,10 +380,10 @@ def wait_foreground(pid: int, signals: SignalQueue, terminal: Terminal | None = 
 
 def _on_signal(sig: int, pid: int, terminal: Terminal | None, reap_orphans: bool,
                status: int | None) -> int | None:
-    if sig == signal.SIGCHLD:
+    if sig == _signal.SIGCHLD:
         if reap_orphans:
             status = reap_zombies(pid, status)
-    elif sig == signal.SIGWINCH:
+    elif sig == _signal.SIGWINCH:
         if terminal is not None:
             terminal.resize()
     elif sig not in NOT_FORWARDED and status is None:

@@ -16,22 +16,20 @@ the runtime reads EOF once the program is running.  Nothing here returns.
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import errno
-import json
 import os
-import signal
-import socket
 import stat
 
-from pyoci import console, process, security, syscalls
+from pyoci import console, jsonio, process, security, syscalls, unixsock
 from pyoci.errors import PyociError
 
 
 class ExecContext:
     """Everything the exec'd process needs, handed over by fork rather than serialised."""
 
-    def __init__(self, process_spec: dict, config: dict, channel: socket.socket,
-                 console_socket: socket.socket | None = None,
+    def __init__(self, process_spec: dict, config: dict, channel: unixsock.Socket,
+                 console_socket: unixsock.Socket | None = None,
                  winsize: tuple[int, int] | None = None, keep_fds: int = 0,
                  listen_fds: int = 0, user_name: str | None = None,
                  group_name: str | None = None, gid_given: bool = False,
@@ -93,8 +91,8 @@ def _start(ctx: ExecContext) -> None:
         env["LISTEN_FDS"] = str(ctx.listen_fds)
         env["LISTEN_PID"] = str(os.getpid())  # our pid in the container's PID namespace
     security.prepare_exec(ctx.plan, proc, ctx.state)
-    ctx.channel.send(json.dumps({"type": "exec"}).encode())
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    ctx.channel.send(jsonio.dumps({"type": "exec"}).encode())
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
     # The LSM label, the seccomp filter and execve itself: from C, in the sealed
     # trampoline (pyoci.security / pyoci.seccomp).  A failure from there on is written
     # to the channel as "E<message>" (FinalStepFailed: already reported).
@@ -213,6 +211,6 @@ def _report(ctx: ExecContext, e: BaseException) -> None:
     else:
         msg = f"{type(e).__name__}: {e}"
     try:
-        ctx.channel.send(json.dumps({"type": "error", "msg": msg}).encode())
+        ctx.channel.send(jsonio.dumps({"type": "error", "msg": msg}).encode())
     except OSError:
         pass

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from pyoci import jsonio
 from pyoci.errors import PyociError
 
 
@@ -33,7 +32,7 @@ def run_hooks(hooks: list[dict] | None, state: dict, kind: str) -> None:
     """
     if not hooks:
         return
-    payload = json.dumps(state).encode()
+    payload = jsonio.dumps(state).encode()
     failures: list[str] = []
     for hook in hooks:
         try:

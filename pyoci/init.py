@@ -11,11 +11,11 @@ sent to the runtime as one ``error`` message; nothing here returns.
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import errno
 import os
-import socket
 
-from pyoci import devices, hooks, process, rootfs, security, syscalls, tty
+from pyoci import devices, hooks, process, rootfs, security, syscalls, tty, unixsock
 from pyoci.channel import Channel
 from pyoci.errors import PyociError
 from pyoci.namespaces import NamespacePlan, bring_up_loopback
@@ -30,7 +30,7 @@ class InitContext:
     def __init__(self, container_id: str, config: dict, bundle: str, rootfs: str,
                  channel: Channel, fifo_fd: int, no_pivot: bool = False,
                  preserve_fds: int = 0, new_keyring: bool = True,
-                 console: socket.socket | None = None,
+                 console: unixsock.Socket | None = None,
                  cgroup_dirs: dict[str, str] | None = None, join_cgroup: object = None,
                  security: security.Plan | None = None,
                  mount_trees: dict[int, int] | None = None) -> None:
@@ -356,8 +356,6 @@ _TERMINATING = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "
 def _die_on_signals() -> None:
     """While created, exit on any signal that would end an ordinary process (a C
     handler: one call instead of a Python handler per signal)."""
-    import signal
-
-    sigs = [getattr(signal, name) for name in _TERMINATING if hasattr(signal, name)]
-    sigs += range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+    sigs = [getattr(_signal, name) for name in _TERMINATING if hasattr(_signal, name)]
+    sigs += range(_signal.SIGRTMIN, _signal.SIGRTMAX + 1)
     syscalls.die_on_signals(sigs)

@@ -16,15 +16,29 @@ reports both LSMs as disabled.
 
 from __future__ import annotations
 
-import functools
 import os
 
 from pyoci import procfs
 from pyoci.errors import ConfigError, PyociError
 
+_enabled: dict[str, bool] = {}  # each answer found once (functools.cache: collections)
 
-@functools.cache
+
 def apparmor_enabled() -> bool:
+    """Whether AppArmor is enabled (found out once)."""
+    if "apparmor" not in _enabled:
+        _enabled["apparmor"] = _apparmor_enabled()
+    return _enabled["apparmor"]
+
+
+def selinux_enabled() -> bool:
+    """Whether SELinux is enabled (found out once)."""
+    if "selinux" not in _enabled:
+        _enabled["selinux"] = _selinux_enabled()
+    return _enabled["selinux"]
+
+
+def _apparmor_enabled() -> bool:
     """runc's test: securityfs has apparmor and the module says it is enabled."""
     if not os.path.isdir("/sys/kernel/security/apparmor"):
         return False
@@ -35,8 +49,7 @@ def apparmor_enabled() -> bool:
         return False
 
 
-@functools.cache
-def selinux_enabled() -> bool:
+def _selinux_enabled() -> bool:
     """go-selinux's test: selinuxfs is mounted and this process has a real label."""
     mounted = False
     try:

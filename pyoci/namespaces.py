@@ -68,13 +68,16 @@ class NamespacePlan:
 
 def bring_up_loopback() -> None:
     """``lo`` of a new network namespace starts DOWN; runc brings it up, so do we."""
+    import _socket  # not socket: it imports selectors, enum, ... (see pyoci.unixsock)
     import fcntl
-    import socket
     import struct
 
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s, siocgifflags, req))[1]
         if not flags & iff_up:
             fcntl.ioctl(s, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+    finally:
+        s.close()

@@ -16,20 +16,40 @@ Regenerate with `python -m pyoci.schema_compiler`.  Sources:
     defs.json
 """
 
-import re
 
-
-def _searcher(pattern):
-    """re.search(pattern, string), as jsonschema calls it, compiling pattern on first use."""
+def _searcher(pattern, plain=None):
+    """re.search(pattern, string), as jsonschema calls it: for a string, ``plain`` (the
+    same answer without re) if given; else re, imported and compiled on first use."""
     search = None
 
     def searcher(string):
         nonlocal search
+        if plain is not None and isinstance(string, str):
+            return plain(string)
         if search is None:
+            import re
+
             search = re.compile(pattern).search
         return search(string)
 
     return searcher
+
+
+def _trim(string):
+    """The string whose end ``$`` matches: it also matches before one final newline."""
+    return string[:-1] if string.endswith("\n") else string
+
+
+def _run(prefix, chars, least):
+    """re.search's answer for ``^prefix[chars]{least,}$`` (chars without a newline)."""
+    def test(string):
+        rest = _trim(string)
+        if not rest.startswith(prefix):
+            return False
+        rest = rest[len(prefix):]
+        return len(rest) >= least and not rest.strip(chars)
+
+    return test
 
 
 _ENUM0 = frozenset((
@@ -55,9 +75,9 @@ _ENUM2 = frozenset((
     'SCHED_FLAG_UTIL_CLAMP_MAX',
     'SCHED_FLAG_UTIL_CLAMP_MIN',
 ))
-_RE3 = _searcher('^RLIMIT_[A-Z]+$')
-_RE4 = _searcher('^[0-9, -]*$')
-_RE5 = _searcher('.{1,}')
+_RE3 = _searcher('^RLIMIT_[A-Z]+$', _run('RLIMIT_', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 1))
+_RE4 = _searcher('^[0-9, -]*$', _run('', '0123456789, -', 0))
+_RE5 = _searcher('.{1,}', lambda s: bool(s.strip('\n')))
 _RE6 = _searcher('^[1-9][0-9]*[KMG]B$')
 _ENUM7 = frozenset((
     'private',
@@ -138,7 +158,7 @@ _ENUM16 = frozenset((
     'inherit',
     'new',
 ))
-_RE17 = _searcher('^[cbup]$')
+_RE17 = _searcher('^[cbup]$', lambda s: _trim(s) in ('b', 'c', 'p', 'u'))
 _ENUM18 = frozenset((
     'cgroup',
     'ipc',

@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
-import socket
 import struct
-from collections.abc import Iterable
 
-from pyoci import logger
+from pyoci import jsonio, logger, unixsock
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
+
+TYPE_CHECKING = False  # collections.abc (and collections with it) not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _KILL_PROCESS = 0x80000000
 _KILL_THREAD = 0x00000000
@@ -282,7 +283,7 @@ def _export(filt, where: str) -> bytes:
 
 def connect_listener(path: str) -> int:
     """Connect to ``listenerPath`` (AF_UNIX, SOCK_STREAM); the fd, close-on-exec."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = unixsock.unix_socket()
     try:
         sock.connect(path)
     except OSError as e:
@@ -296,7 +297,7 @@ def process_state(filt: Filter, state: dict) -> bytes:
     """The runtime-spec "container process state" sent with the seccomp fd."""
     doc = {"ociVersion": state.get("ociVersion", "1.0.2"), "fds": ["seccompFd"],
            "pid": state.get("pid", 0), "metadata": filt.listener_metadata, "state": state}
-    return json.dumps(doc).encode()
+    return jsonio.dumps(doc).encode()
 
 
 def load_seccomp(seccomp: dict | Filter | None, state: dict | None = None,
@@ -319,9 +320,9 @@ def load_seccomp(seccomp: dict | Filter | None, state: dict | None = None,
     if listener is None:
         return fd
     sock_fd = connect_listener(listener) if isinstance(listener, str) else listener
-    sock = socket.socket(fileno=sock_fd)
+    sock = unixsock.Socket(fileno=sock_fd)
     try:
-        socket.send_fds(sock, [process_state(filt, state or {})], [fd])
+        unixsock.send_fds(sock, [process_state(filt, state or {})], [fd])
     except OSError as e:
         raise PyociError(f"send seccomp notify fd to listenerPath: {e.strerror}") from None
     finally:

@@ -22,12 +22,15 @@ Container side (init, and ``exec`` through the same functions):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 # Everything init uses is imported here, before pivot_root hides the package.
 from pyoci import capabilities, lsm, procfs, seccomp
 from pyoci.errors import PyociError
 from pyoci.seccomp import FinalStepFailed
+
+TYPE_CHECKING = False  # collections.abc (and collections with it) not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["FinalStepFailed", "Plan", "apply_process", "check_cwd", "exec_container",
            "harden_process", "prepare", "prepare_exec"]

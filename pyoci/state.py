@@ -11,11 +11,12 @@ module is on the hot path of ``state`` and ``kill``.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-from pathlib import Path
 
+from pyoci import jsonio
 from pyoci.errors import ContainerNotFound, CorruptState
+
+# Paths are plain strings: pathlib (with fnmatch, re, urllib.parse) would cost every call.
 
 STATE_FILE = "state.json"
 # Written by create before it forks (the creator, the cgroup) and again once init's PID is
@@ -26,8 +27,8 @@ EXEC_FIFO = "exec.fifo"
 OCI_VERSION = "1.3.0"
 
 
-def container_dir(root: str, container_id: str) -> Path:
-    return Path(root) / container_id
+def container_dir(root: str, container_id: str) -> str:
+    return os.path.join(root, container_id)
 
 
 def process_start_time(pid: int) -> int | None:
@@ -55,7 +56,7 @@ class Lock:
     the holder we waited for) between our open and our getting the lock.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
         self.fd = -1
 
@@ -84,14 +85,15 @@ class Lock:
             self.fd = -1
 
 
-def remove_dir(path: Path) -> None:
+def remove_dir(path: str) -> None:
     """Remove a container directory so that no reader ever sees it half-removed.
 
     The directory is first renamed out of the way (to a name no container id can have,
     ``~`` not being allowed in ids), which is atomic: until then readers see the whole
     container, afterwards none of it.
     """
-    doomed = path.with_name(f".{path.name}~deleted~{os.getpid()}")
+    parent, name = os.path.split(path)
+    doomed = os.path.join(parent, f".{name}~deleted~{os.getpid()}")
     try:
         os.rename(path, doomed)
     except FileNotFoundError:
@@ -99,7 +101,7 @@ def remove_dir(path: Path) -> None:
     _remove_tree(doomed)
 
 
-def _remove_tree(path: Path) -> None:
+def _remove_tree(path: str) -> None:
     """``shutil.rmtree(path, ignore_errors=True)`` without importing shutil (with bz2 and
     lzma) on every delete: through directory fds, symlinks removed and never followed."""
     for _, dirs, files, dir_fd in os.fwalk(path, topdown=False):
@@ -124,39 +126,40 @@ def _remove_tree(path: Path) -> None:
         pass
 
 
-def read_state(path: Path) -> dict | None:
+def read_state(path: str) -> dict | None:
     """The stored state, or None while the container is still being created."""
+    file = os.path.join(path, STATE_FILE)
     try:
-        with open(path / STATE_FILE, "rb") as f:
+        with open(file, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        if not path.is_dir():
+        if not os.path.isdir(path):
             raise ContainerNotFound() from None
         return None
     except NotADirectoryError:  # a stray file in the root, not a container
         raise ContainerNotFound() from None
     try:
-        stored = json.loads(data)
+        stored = jsonio.loads(data)
         if not isinstance(stored, dict) or not isinstance(stored.get("pid"), int):
             raise ValueError("not a container's state")
     except ValueError as e:
-        raise CorruptState(f"container state {path / STATE_FILE} is corrupt: {e}") from None
+        raise CorruptState(f"container state {file} is corrupt: {e}") from None
     return stored
 
 
-def write_state(path: Path, data: dict, name: str = STATE_FILE) -> None:
+def write_state(path: str, data: dict, name: str = STATE_FILE) -> None:
     """Atomically replace state.json (or ``name``), so readers never see half a file."""
-    tmp = path / (name + ".tmp")
+    tmp = os.path.join(path, name + ".tmp")
     with open(tmp, "w") as f:
-        f.write(json.dumps(data))  # json.dump would encode in pure Python, piece by piece
-    os.replace(tmp, path / name)
+        f.write(jsonio.dumps(data))  # json.dump would encode in pure Python, piece by piece
+    os.replace(tmp, os.path.join(path, name))
 
 
-def read_creating(path: Path) -> dict | None:
+def read_creating(path: str) -> dict | None:
     """What create recorded before the container was ready (None if nothing yet)."""
     try:
-        with open(path / CREATING_FILE, "rb") as f:
-            return json.loads(f.read())
+        with open(os.path.join(path, CREATING_FILE), "rb") as f:
+            return jsonio.loads(f.read())
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
 
@@ -180,7 +183,7 @@ def is_frozen(stored: dict) -> bool:
     return value in ("1", "FROZEN", "FREEZING")
 
 
-def status_of(path: Path, stored: dict | None) -> str:
+def status_of(path: str, stored: dict | None) -> str:
     if stored is None:
         # Being created -- unless the creator died: then it never will be.
         return "stopped" if creator_gone(read_creating(path)) else "creating"
@@ -188,7 +191,7 @@ def status_of(path: Path, stored: dict | None) -> str:
         return "stopped"
     if is_frozen(stored):
         return "paused"
-    if os.path.exists(path / EXEC_FIFO):
+    if os.path.exists(os.path.join(path, EXEC_FIFO)):
         return "created"
     return "running"
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import stat
 import struct
 import termios
 
 from pyoci import syscalls as sc
+from pyoci import unixsock
 from pyoci.errors import PyociError
 from pyoci.rootfs import Rootfs, fd_path
 
 TIOCGPTPEER = 0x5441
 
 
-def connect_console_socket(path: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def connect_console_socket(path: str) -> unixsock.Socket:
+    sock = unixsock.unix_socket()
     try:
         sock.connect(path)
     except OSError as e:
@@ -105,8 +105,8 @@ def bind_console(root: Rootfs, slave_path: str | int) -> None:
         os.close(fd)
 
 
-def send_master(sock: socket.socket, master: int) -> None:
-    socket.send_fds(sock, [b"/dev/ptmx"], [master])
+def send_master(sock: unixsock.Socket, master: int) -> None:
+    unixsock.send_fds(sock, [b"/dev/ptmx"], [master])
 
 
 def become_session_leader(slave_path: str | int) -> None:

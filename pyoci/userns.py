@@ -15,8 +15,8 @@
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import os
-import signal
 
 from pyoci.errors import ConfigError, PyociError
 
@@ -290,7 +290,7 @@ def make_userns(uid_maps: list[dict], gid_maps: list[dict]) -> int:
     finally:
         os.close(w)
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
         os.waitpid(pid, 0)

@@ -21,8 +21,8 @@ standard library and pyoci.errors, and the backends are imported on use.
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import os
-import signal
 import time
 
 from pyoci.errors import PyociError
@@ -258,7 +258,7 @@ def remove_dir(path: str, timeout: float = 5.0) -> None:
         delay = min(delay * 2, 0.1)
 
 
-def kill_all(stored: dict, sig: int = signal.SIGKILL) -> None:
+def kill_all(stored: dict, sig: int = _signal.SIGKILL) -> None:
     """Signal every process in the container's cgroup (thawing it for SIGKILL)."""
     manager = load_manager(stored)
     if manager is not None:

@@ -3,9 +3,9 @@ signalling and removal."""
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import errno
 import os
-import signal
 import time
 
 from pyoci import logger
@@ -312,7 +312,7 @@ def kill_procs(manager, deadline: float) -> None:
         pids = cgroup_pids(procs)
         if not pids:
             break
-        manager.signal_all(signal.SIGKILL)
+        manager.signal_all(_signal.SIGKILL)
         if time.monotonic() > deadline:
             raise CgroupError(f"cannot remove cgroup {procs}: processes {pids} do not exit")
         time.sleep(0.01)
@@ -342,7 +342,7 @@ def signal_frozen(manager, sig: int) -> None:
     if not was_frozen:
         _warn_on_error(manager.freeze)
     signal_pids(manager.pids(), sig)
-    if not was_frozen or sig == signal.SIGKILL:
+    if not was_frozen or sig == _signal.SIGKILL:
         _warn_on_error(manager.thaw)
 
 

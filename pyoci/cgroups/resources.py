@@ -10,9 +10,7 @@ compiles into a BPF program.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 
 from pyoci import logger
 from pyoci.cgroups import CgroupError
@@ -198,6 +196,8 @@ def shares_to_weight(shares: int) -> int:
         return 1
     if shares >= 262144:
         return 10000
+    import math  # here: most configs set no cpu shares
+
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
     return math.ceil(10 ** exponent)
@@ -227,11 +227,12 @@ def swap_to_v2(swap: int, memory: int) -> int:
     return swap - memory
 
 
-_SIZE_RE = re.compile(r"^(\d+)([KMGTP]?)B$")
-
-
+# re is imported by the two functions below, on their first call: only hugepage limits
+# need them, and re costs ~4 ms to import on every create.
 def page_size_bytes(size: str) -> int:
-    m = _SIZE_RE.match(size)
+    import re
+
+    m = re.match(r"^(\d+)([KMGTP]?)B$", size)
     if not m:
         return 0
     return int(m.group(1)) * 1024 ** " KMGTP".index(m.group(2) or " ")
@@ -239,6 +240,8 @@ def page_size_bytes(size: str) -> int:
 
 def hugepage_sizes() -> set[str]:
     """The kernel's huge page sizes as cgroup files name them (2MB, 1GB)."""
+    import re
+
     sizes = set()
     try:
         names = os.listdir("/sys/kernel/mm/hugepages")

@@ -7,8 +7,8 @@ there, and a controller that only v2 holds (hugetlb, on some hosts) is used ther
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import os
-import signal
 
 from pyoci.cgroups import CgroupError, cgroup_pids
 from pyoci.cgroups import common as c
@@ -256,7 +256,7 @@ class V1Manager:
         return cgroup_pids(self.procs_dir())
 
     def signal_all(self, sig: int) -> None:
-        if sig == signal.SIGKILL and self.unified is not None:
+        if sig == _signal.SIGKILL and self.unified is not None:
             try:
                 c.write_file(os.path.join(self.unified.path, "cgroup.kill"), "1")
                 # v1 freezer: frozen tasks only die once thawed

@@ -7,8 +7,8 @@ host's init); devices are a BPF_PROG_TYPE_CGROUP_DEVICE program.
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import os
-import signal
 
 from pyoci import logger
 from pyoci.cgroups import MOUNT_ROOT, CgroupError, cgroup_pids, v2_controllers
@@ -263,7 +263,7 @@ class V2Manager:
         return cgroup_pids(self.path)
 
     def signal_all(self, sig: int) -> None:
-        if sig == signal.SIGKILL:
+        if sig == _signal.SIGKILL:
             try:
                 c.write_file(os.path.join(self.path, "cgroup.kill"), "1")
                 return

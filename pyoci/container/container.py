@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import os
-from pathlib import Path
 
 from pyoci import state as st
 
@@ -22,7 +20,7 @@ class Container:
         check_container_id(container_id)  # ids name directories: never a path out of root
         self.id = container_id
         self.root = os.path.abspath(root)
-        self.dir: Path = st.container_dir(self.root, container_id)
+        self.dir: str = st.container_dir(self.root, container_id)
 
     @classmethod
     def create(cls, container_id: str, bundle: str, root: str = "/run/pyoci", **options
@@ -118,7 +116,7 @@ class Container:
         return f"Container({self.id!r}, root={self.root!r})"
 
 
-def _owner(path: os.PathLike) -> str:
+def _owner(path: str) -> str:
     """The user owning the state directory, as runc's list shows it (``#uid`` if unnamed)."""
     try:
         uid = os.stat(path).st_uid
@@ -127,12 +125,19 @@ def _owner(path: os.PathLike) -> str:
     return _user_name(uid)
 
 
-@functools.cache
-def _user_name(uid: int) -> str:
-    """Looked up once per uid: a `list` of many containers has one owner, usually root."""
-    import pwd
+_user_names: dict[int, str] = {}
 
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"#{uid}"
+
+def _user_name(uid: int) -> str:
+    """Looked up once per uid: a `list` of many containers has one owner, usually root.
+    (A dict, not functools.cache: functools imports collections on `run`'s path.)"""
+    name = _user_names.get(uid)
+    if name is None:
+        import pwd
+
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = f"#{uid}"
+        _user_names[uid] = name
+    return name

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
+import os
 import select
-import signal
 
-from pyoci import logger
+from pyoci import jsonio, logger
 from pyoci import state as st
 from pyoci.container.container import Container
 from pyoci.container.kill import container_pids
@@ -103,8 +103,6 @@ def stop_and_destroy(container: Container, stored: dict) -> None:
 
 
 def _kill_and_wait(stored: dict) -> None:
-    import os
-
     if not stored.get("cgroup") and not st.is_alive(stored["pid"], stored["pid_start"]):
         return  # init is gone, and its PID may be another process's by now
     pids = container_pids(stored)
@@ -112,7 +110,7 @@ def _kill_and_wait(stored: dict) -> None:
     for pid in pids:
         try:
             fds.append(os.pidfd_open(pid))
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
     try:
@@ -136,8 +134,8 @@ def _destroy(container: Container, stored: dict | None) -> None:
 
 def _read_config(container: Container) -> dict:
     try:
-        with open(container.dir / st.CONFIG_FILE, "rb") as f:
-            return json.loads(f.read())
+        with open(os.path.join(container.dir, st.CONFIG_FILE), "rb") as f:
+            return jsonio.loads(f.read())
     except FileNotFoundError:
         return {}
 

@@ -20,17 +20,15 @@ the result is the process's exit code, or 0 with ``--detach``.
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import errno
 import fcntl
-import json
 import os
 import select
-import signal
-import socket
 import struct
 import sys
 
-from pyoci import exec_init, process, security, syscalls
+from pyoci import exec_init, jsonio, process, security, syscalls, unixsock
 from pyoci import state as st
 from pyoci.console import SignalQueue, Terminal, caller_winsize, wait_foreground
 from pyoci.container.container import Container
@@ -44,7 +42,7 @@ NS_ORDER = ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time")
 NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1): an fd for the user namespace owning a namespace
 _REPORT = struct.Struct("iiii")
 # Signals that, before the process has started, make pyoci give up instead of waiting.
-TERMINATING = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT})
+TERMINATING = frozenset({_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT})
 KILL_WAIT_SECONDS = 2.0
 
 
@@ -129,7 +127,7 @@ def build_process(base: dict, args, *, process_file: str | None = None,
     if process_file is not None:
         proc = _read_process_file(process_file)
     else:
-        proc = json.loads(json.dumps(base))  # a deep copy
+        proc = jsonio.loads(jsonio.dumps(base))  # a deep copy
         proc["args"] = list(args)
         if cwd:
             proc["cwd"] = cwd
@@ -184,8 +182,8 @@ def _read_process_file(path: str) -> dict:
     except OSError as e:
         raise ExecError(f"open {path}: {(e.strerror or str(e)).lower()}") from None
     try:
-        proc = json.loads(data)
-    except json.JSONDecodeError as e:
+        proc = jsonio.loads(data)
+    except jsonio.JSONDecodeError as e:
         raise ExecError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: "
                         f"{e.msg}") from None
     except UnicodeDecodeError:
@@ -276,8 +274,8 @@ def _check_status(container: Container, stored: dict | None, ignore_paused: bool
 
 
 def _load_config(container: Container) -> dict:
-    with open(container.dir / st.CONFIG_FILE, "rb") as f:
-        return json.loads(f.read())
+    with open(os.path.join(container.dir, st.CONFIG_FILE), "rb") as f:
+        return jsonio.loads(f.read())
 
 
 def _check_single_threaded() -> None:
@@ -460,8 +458,8 @@ class _Exec:
         self.ns_types: list[str] = []      # the types joined, for error messages
         self.cgroup_fds: list[int] = []
         self.cgroup_paths: list[str] = []
-        self.channel: socket.socket | None = None
-        self.console_recv: socket.socket | None = None
+        self.channel: unixsock.Socket | None = None
+        self.console_recv: unixsock.Socket | None = None
         self.signals: SignalQueue | None = None
         self.terminal: Terminal | None = None
         self.plan: security.Plan | None = None
@@ -545,7 +543,7 @@ class _Exec:
     def spawn(self, proc: dict, config: dict, who: dict, console_socket: str | None,
               keep_fds: int, listen_fds: int, close_fds: list[int], plan: security.Plan,
               state: dict) -> None:
-        parent_ch, child_ch = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent_ch, child_ch = unixsock.socketpair(unixsock.SOCK_SEQPACKET)
         self.channel = parent_ch
         console_child = None
         winsize = None
@@ -557,8 +555,8 @@ class _Exec:
                 if console_socket:
                     console_child = connect_console_socket(console_socket)
                 else:  # a foreground terminal: pyoci receives the master itself
-                    self.console_recv, console_child = socket.socketpair(socket.AF_UNIX,
-                                                                         socket.SOCK_STREAM)
+                    self.console_recv, console_child = unixsock.socketpair(
+                        unixsock.SOCK_STREAM)
                     winsize = caller_winsize()
             ctx = exec_init.ExecContext(
                 proc, config, child_ch, console_socket=console_child, winsize=winsize,
@@ -611,6 +609,8 @@ class _Exec:
                 self.signals.hold(sigs)
                 stop = next((sig for sig in sigs if sig in TERMINATING), None)
                 if stop is not None:
+                    import signal
+
                     raise ExecError(f"interrupted by {signal.Signals(stop).name} before the "
                                     "process started")
             if fd in ready:
@@ -654,7 +654,7 @@ class _Exec:
             if data.startswith(b"E"):  # from the final exec step (pyoci_final.c)
                 error = data[1:].decode(errors="replace") or "exec failed"
                 continue
-            msg = json.loads(data)
+            msg = jsonio.loads(data)
             if msg.get("type") == "exec":
                 execed = True
             elif msg.get("type") == "error":
@@ -674,7 +674,7 @@ class _Exec:
                 raise ExecError("cannot exec in a stopped container")
             raise ExecError("unable to start container process: it was killed before exec")
         if self.console_recv is not None:
-            _, fds, _, _ = socket.recv_fds(self.console_recv, 1024, 1)
+            _, fds, _, _ = unixsock.recv_fds(self.console_recv, 1024, 1)
             self.console_recv.close()
             self.console_recv = None
             if not fds:
@@ -734,7 +734,7 @@ def _kill(pid: int, reap_only: bool = False) -> None:
         return
     try:
         if not reap_only:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
         select.select([pidfd], [], [], KILL_WAIT_SECONDS)
         os.waitpid(pid, os.WNOHANG)
     except (ChildProcessError, ProcessLookupError):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _signal  # signal's C core: signal.py's enums import enum, functools, collections
 import os
-import signal
 
 from pyoci import state as st
 from pyoci.container.container import Container
@@ -32,7 +32,7 @@ def signal_init(stored: dict, sig: int) -> None:
         if st.process_start_time(stored["pid"]) != stored["pid_start"]:
             raise PyociError("container not running")
         try:
-            signal.pidfd_send_signal(pidfd, sig)
+            _signal.pidfd_send_signal(pidfd, sig)
         except ProcessLookupError:  # init exited since: the pidfd still names it, not a reuse
             raise PyociError("container not running") from None
     finally:

@@ -13,11 +13,11 @@ in raw mode and copies both ways, passing window-size changes on.
 
 from __future__ import annotations
 
-import json
 import os
 
 import prctl
 
+from pyoci import jsonio, unixsock
 from pyoci.console import SignalQueue, Terminal, reap_zombies, wait_foreground
 from pyoci.container.container import Container
 from pyoci.errors import PyociError
@@ -97,7 +97,7 @@ def _wants_terminal(bundle: str) -> bool | None:
     is create's to report)."""
     try:
         with open(os.path.join(bundle, "config.json"), "rb") as f:
-            return bool(json.loads(f.read()).get("process", {}).get("terminal"))
+            return bool(jsonio.loads(f.read()).get("process", {}).get("terminal"))
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -106,27 +106,24 @@ class _ConsoleListener:
     """A console socket of pyoci's own, in a private directory, for a foreground run."""
 
     def __init__(self) -> None:
-        import socket
-        import tempfile
-
-        self.dir = tempfile.mkdtemp(prefix="pyoci-console-")
+        self.dir = _private_dir("pyoci-console-")
         self.path = os.path.join(self.dir, "console.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = unixsock.unix_socket()
         self.sock.bind(self.path)
         self.sock.listen(1)
 
     def receive(self) -> int:
         """The pty master init sent while it was being created."""
-        import socket
-
         self.sock.settimeout(CONSOLE_TIMEOUT)
         try:
-            conn, _ = self.sock.accept()
+            conn = unixsock.accept(self.sock)
         except TimeoutError:
             raise PyociError("the container's init sent no console") from None
-        with conn:
+        try:
             conn.settimeout(CONSOLE_TIMEOUT)
-            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+            _, fds, _, _ = unixsock.recv_fds(conn, 1024, 1)
+        finally:
+            conn.close()
         if not fds:
             raise PyociError("the container's init sent no console")
         return fds[0]
@@ -138,3 +135,22 @@ class _ConsoleListener:
         except FileNotFoundError:
             pass
         os.rmdir(self.dir)
+
+
+def _private_dir(prefix: str) -> str:
+    """``tempfile.mkdtemp(prefix=prefix)`` (mode 0700, a random name) in $TMPDIR or /tmp,
+    without importing tempfile (with shutil and random) on `run`'s path; tempfile itself
+    when that directory will not do."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    for _ in range(10):
+        path = os.path.join(base, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+    import tempfile
+
+    return tempfile.mkdtemp(prefix=prefix)

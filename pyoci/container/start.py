@@ -7,10 +7,10 @@ succeeds, so EOF after ``0`` means the program is running.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 
+from pyoci import jsonio
 from pyoci import state as st
 from pyoci.container.container import Container
 from pyoci.errors import PyociError
@@ -64,7 +64,7 @@ def _stop_and_destroy(container: Container, stored: dict) -> None:
 
 
 def _release_init(container: Container, stored: dict) -> bytes:
-    fifo_path = container.dir / st.EXEC_FIFO
+    fifo_path = os.path.join(container.dir, st.EXEC_FIFO)
     fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     data = b""
     try:
@@ -84,8 +84,8 @@ def _release_init(container: Container, stored: dict) -> bytes:
 
 
 def _load_config(container: Container) -> dict:
-    with open(container.dir / st.CONFIG_FILE, "rb") as f:
-        return json.loads(f.read())
+    with open(os.path.join(container.dir, st.CONFIG_FILE), "rb") as f:
+        return jsonio.loads(f.read())
 
 
 def _run_poststart(container: Container, stored: dict, poststart: list) -> None:

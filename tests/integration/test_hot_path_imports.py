@@ -22,6 +22,8 @@ import tempfile
 
 import pytest
 
+import pyoci as pyoci_package
+
 pytestmark = pytest.mark.skipif(bool(os.environ.get("PYOCI_TEST_RUNTIME")),
                                 reason="checks pyoci's own imports")
 
@@ -132,6 +134,82 @@ def test_exec_stays_light(pyoci, new_bundle, cid):
         assert res.returncode == 0, res.stderr
         assert {"pyoci.container.exec", "pyoci.exec_init"} <= modules
         assert offending(modules, CREATE_FORBIDDEN + ("pyoci.config",)) == []
+    finally:
+        pyoci("delete", "--force", cid, check=True)
+
+
+# The library's own create/run/exec path (the runtime, stage1, init up to its execve, and
+# exec's forked process) imports none of these: each costs every run a few ms (signal:
+# enum, functools, collections; json and pathlib: re; socket: selectors, array). The C
+# cores stand in (_signal, _socket, _json: see pyoci.jsonio, pyoci.unixsock).
+LIB_FORBIDDEN = CREATE_FORBIDDEN + (
+    "signal", "enum", "functools", "collections", "operator", "re", "json", "socket",
+    "selectors", "typing", "pathlib", "fnmatch", "urllib", "ipaddress", "ntpath", "datetime",
+    "contextlib", "warnings", "uuid", "platform", "dataclasses", "string", "array",
+    "tempfile", "random", "inspect", "click")
+
+# Called as the front door calls Python (-I -S), on the library directly (not the CLI).
+LIB_PROBE = """
+import sys
+out, path, op, root, cid = sys.argv[1:6]
+sys.path[:0] = path.split(":")
+import atexit
+def dump():
+    with open(out, "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+atexit.register(dump)
+from pyoci.container import Container
+options = dict(pid_file=None, console_socket=None, no_pivot=False, no_new_keyring=False,
+               preserve_fds=0)
+if op == "run":
+    sys.exit(Container.run(cid, sys.argv[6], root, detach=False, keep=False,
+                           no_subreaper=False, **options))
+if op == "create":
+    Container.create(cid, sys.argv[6], root, **options)
+    sys.exit(0)
+sys.exit(Container.load(cid, root).exec(sys.argv[6:]))
+"""
+
+
+def library_imports(op: str, root: str, cid: str, *args: str) -> tuple[int, set[str]]:
+    """Run the library's ``op`` (run, create, exec) as a process of its own: its exit
+    status and every module it and its forked children imported."""
+    path = ":".join([os.path.dirname(os.path.dirname(pyoci_package.__file__)),
+                     *(p for p in sys.path if p)])
+    with tempfile.TemporaryDirectory() as tmp:
+        dump, err = os.path.join(tmp, "modules"), os.path.join(tmp, "err")
+        with open(err, "wb") as fe:  # a file: a created container's init holds it open
+            proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c",
+                                   LIB_PROBE, dump, path, op, root, cid, *args],
+                                  stdin=subprocess.DEVNULL, stdout=fe, stderr=fe, timeout=60)
+        with open(err) as f:
+            lines = f.read().splitlines()
+        with open(dump) as f:
+            modules = set(f.read().split())
+    for ln in lines:
+        if ln.startswith("import time:") and "imported package" not in ln:
+            modules.add(ln.rsplit("|", 1)[1].strip())
+    errors = [ln for ln in lines if not ln.startswith("import time:")]
+    assert proc.returncode == 0, "\n".join(errors)
+    return proc.returncode, modules
+
+
+def test_library_run_create_and_exec_stay_lean(pyoci, new_bundle, cid):
+    """run (foreground, to the container's exit and delete), create, and exec into a
+    running container: none imports a module of LIB_FORBIDDEN, in any of its processes."""
+    _, modules = library_imports("run", pyoci.root, cid, new_bundle(["true"]))
+    assert {"pyoci.init", "pyoci.container.delete", "pyoci.schema_fast"} <= modules
+    assert offending(modules, LIB_FORBIDDEN) == []
+    assert pyoci("state", cid).returncode != 0  # deleted
+
+    pyoci.command("create", cid)  # for the leak check
+    _, modules = library_imports("create", pyoci.root, cid, new_bundle(["sleep", "100"]))
+    try:
+        assert offending(modules, LIB_FORBIDDEN) == []
+        pyoci("start", cid, check=True)
+        _, modules = library_imports("exec", pyoci.root, cid, "true")
+        assert {"pyoci.container.exec", "pyoci.exec_init"} <= modules
+        assert offending(modules, LIB_FORBIDDEN) == []
     finally:
         pyoci("delete", "--force", cid, check=True)
 

@@ -27,7 +27,8 @@ from referencing.exceptions import Unresolvable
 from pyoci import schema_fast
 from pyoci.config import load_schema_validator, validate_config
 from pyoci.errors import ConfigError
-from pyoci.schema_compiler import SCHEMA_DIR, CompileError, Compiler
+from pyoci.schema_compiler import PLAIN_PATTERNS, SCHEMA_DIR, CompileError, Compiler
+from pyoci.schema_compiler import SEARCHER as SCHEMA_SEARCHER
 from pyoci.spec import default_spec
 
 VALIDATOR = load_schema_validator()
@@ -518,3 +519,44 @@ def test_compiler_matches_jsonschema_on_other_keywords(tmp_path: pathlib.Path,
 
 def test_schema_dir_is_the_packaged_one() -> None:
     assert SCHEMA_DIR == pathlib.Path(schema_fast.__file__).parent / "schema"
+
+
+# ---- patterns answered without re ------------------------------------------------------------
+
+def _plain(pattern: str) -> Any:
+    namespace: dict[str, Any] = {}
+    exec(compile(SCHEMA_SEARCHER, "searcher", "exec"), namespace)
+    return eval(PLAIN_PATTERNS[pattern], namespace)
+
+
+@pytest.mark.parametrize("pattern", sorted(PLAIN_PATTERNS))
+@SETTINGS
+@given(data=st.data())
+def test_plain_patterns_answer_as_re(pattern: str, data: st.DataObject) -> None:
+    """Each pattern schema_fast answers without re gets re.search's answer, for any string
+    (made of the pattern's own characters, newlines, and others)."""
+    import re
+
+    plain = _plain(pattern)
+    alphabet = st.sampled_from("RLIMIT_AZNOFILE09, -cbupx\n\r\t\xe9")
+    text = data.draw(st.one_of(st.text(alphabet, max_size=12), st.text(max_size=8),
+                               st.sampled_from(["RLIMIT_NOFILE", "RLIMIT_NOFILE\n",
+                                                "RLIMIT_\n", "0-3,5", "0-3\n\n", "c\n",
+                                                "cc", "\n", "", "\n\n", "a\nb"])))
+    assert bool(plain(text)) == bool(re.search(pattern, text)), repr(text)
+
+
+def test_fast_schema_imports_no_re() -> None:
+    """Validating an everyday config (rlimits, annotations, devices) needs no re."""
+    spec = default_spec()
+    spec["annotations"] = {"a": "b"}
+    spec["linux"]["devices"] = [{"path": "/dev/x", "type": "c", "major": 1, "minor": 3}]
+    spec["linux"]["resources"] = {"cpu": {"cpus": "0-1", "mems": "0"}}
+    code = ("import sys; from pyoci import schema_fast\n"
+            f"assert schema_fast.is_valid({spec!r})\n"
+            "print('re' in sys.modules)")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c",
+                          f"import sys; sys.path[:0] = {sys.path!r}\n" + code],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
