@@ -2,7 +2,8 @@
 
 Each command runs as a real process, on a real container, through the real entry point
 (``pyoci.__main__.entry``, what the ``pyoci`` script and ``python -m pyoci`` run), under
-``python -X importtime`` and with an atexit hook that writes ``sys.modules`` out. The
+``python -I -S -X importtime`` (as the front door runs Python: no site, so no .pth file's
+imports) and with an atexit hook that writes ``sys.modules`` out. The
 modules a command imported are those in sys.modules at its exit plus every module named
 on an ``import time:`` line (which also covers the forked stage1 and init of a `run`).
 A check on module sets, not on timings: the machine's load cannot make it flaky.
@@ -40,10 +41,24 @@ LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fa
 # (prctl is imported, by the container's process only: it applies the capabilities.)
 CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil", "ast", "dis",
                     "subprocess", "locale", "logging", "traceback")
+# Nor these, by run, create and exec, in any of their processes (the runtime, stage1,
+# init up to its execve, exec's process): each costs every run a few ms (signal: enum,
+# functools, collections; json and pathlib: re; socket: selectors, array). The C cores
+# stand in: _signal, _socket (pyoci.unixsock), _json (pyoci.jsonio).
+STDLIB_FORBIDDEN = (
+    "signal", "enum", "functools", "collections", "operator", "re", "json", "socket",
+    "selectors", "typing", "pathlib", "fnmatch", "urllib", "ipaddress", "ntpath", "datetime",
+    "contextlib", "warnings", "uuid", "platform", "dataclasses", "string", "array",
+    "tempfile", "random")
+# sys.path for a probe run with -I -S: the checkout, then this interpreter's (site-packages)
+PROBE_PATH = ":".join([os.path.dirname(os.path.dirname(pyoci_package.__file__)),
+                       *(p for p in sys.path if p)])
 
 PROBE = """
-import atexit, sys
+import sys
 out = sys.argv.pop(1)
+sys.path[:0] = sys.argv.pop(1).split(":")
+import atexit
 def dump():
     with open(out, "w") as f:
         f.write("\\n".join(sorted(sys.modules)))
@@ -62,9 +77,10 @@ def imported(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
         dump = os.path.join(tmp, "modules")
         out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
         with open(out, "wb") as fo, open(err, "wb") as fe:
-            proc = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, dump,
-                                   *cli_args], stdin=subprocess.DEVNULL, stdout=fo,
-                                  stderr=fe, timeout=60)
+            proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c",
+                                   PROBE, dump, PROBE_PATH, *cli_args],
+                                  stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                                  timeout=60)
         with open(out) as f:
             stdout = f.read()
         with open(err) as f:
@@ -113,7 +129,7 @@ def test_run_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
     # it did the work: the fast schema check, create, init, delete
     assert {"pyoci.schema_fast", "pyoci.container.create", "pyoci.init",
             "pyoci.container.delete"} <= modules
-    assert offending(modules, CREATE_FORBIDDEN) == []
+    assert offending(modules, CREATE_FORBIDDEN + STDLIB_FORBIDDEN) == []
     assert pyoci("state", cid).returncode != 0  # deleted
 
 
@@ -122,7 +138,7 @@ def test_create_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
     try:
         assert res.returncode == 0, res.stderr
         assert {"pyoci.schema_fast", "pyoci.config"} <= modules
-        assert offending(modules, CREATE_FORBIDDEN) == []
+        assert offending(modules, CREATE_FORBIDDEN + STDLIB_FORBIDDEN) == []
     finally:
         pyoci("delete", "--force", cid, check=True)
 
@@ -133,20 +149,13 @@ def test_exec_stays_light(pyoci, new_bundle, cid):
         res, modules = imported(pyoci, "exec", cid, "true")
         assert res.returncode == 0, res.stderr
         assert {"pyoci.container.exec", "pyoci.exec_init"} <= modules
-        assert offending(modules, CREATE_FORBIDDEN + ("pyoci.config",)) == []
+        assert offending(modules, CREATE_FORBIDDEN + STDLIB_FORBIDDEN + ("pyoci.config",)) == []
     finally:
         pyoci("delete", "--force", cid, check=True)
 
 
-# The library's own create/run/exec path (the runtime, stage1, init up to its execve, and
-# exec's forked process) imports none of these: each costs every run a few ms (signal:
-# enum, functools, collections; json and pathlib: re; socket: selectors, array). The C
-# cores stand in (_signal, _socket, _json: see pyoci.jsonio, pyoci.unixsock).
-LIB_FORBIDDEN = CREATE_FORBIDDEN + (
-    "signal", "enum", "functools", "collections", "operator", "re", "json", "socket",
-    "selectors", "typing", "pathlib", "fnmatch", "urllib", "ipaddress", "ntpath", "datetime",
-    "contextlib", "warnings", "uuid", "platform", "dataclasses", "string", "array",
-    "tempfile", "random", "inspect", "click")
+# The library called directly (no CLI): not even click, nor inspect.
+LIB_FORBIDDEN = CREATE_FORBIDDEN + STDLIB_FORBIDDEN + ("inspect", "click")
 
 # Called as the front door calls Python (-I -S), on the library directly (not the CLI).
 LIB_PROBE = """
@@ -174,13 +183,11 @@ sys.exit(Container.load(cid, root).exec(sys.argv[6:]))
 def library_imports(op: str, root: str, cid: str, *args: str) -> tuple[int, set[str]]:
     """Run the library's ``op`` (run, create, exec) as a process of its own: its exit
     status and every module it and its forked children imported."""
-    path = ":".join([os.path.dirname(os.path.dirname(pyoci_package.__file__)),
-                     *(p for p in sys.path if p)])
     with tempfile.TemporaryDirectory() as tmp:
         dump, err = os.path.join(tmp, "modules"), os.path.join(tmp, "err")
         with open(err, "wb") as fe:  # a file: a created container's init holds it open
             proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c",
-                                   LIB_PROBE, dump, path, op, root, cid, *args],
+                                   LIB_PROBE, dump, PROBE_PATH, op, root, cid, *args],
                                   stdin=subprocess.DEVNULL, stdout=fe, stderr=fe, timeout=60)
         with open(err) as f:
             lines = f.read().splitlines()
