@@ -33,14 +33,13 @@ LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fa
                    "pyoci.init", "pyoci.seccomp", "pyseccomp", "seccomp", "prctl", "ctypes",
                    "subprocess", "logging", "difflib", "shutil")
 # Never imported by run and create of a valid config (short options included), nor by
-# exec. inspect itself is in sys.modules (the CLI defers it: click imports it for help
-# output); ast and dis are what running it imports, so they stand for its being run.
-# subprocess: hooks import it only to run one; locale: gettext (click's --help option)
-# and subprocess; logging: the library imports it only to emit a record (pyoci.logger);
+# exec. click: their plain forms are parsed by pyoci.cli_fast; ast and dis: what running
+# inspect imports; subprocess: hooks import it only to run one; locale: gettext and
+# subprocess; logging: the library imports it only to emit a record (pyoci.logger);
 # traceback: init describes its own failure without it.
 # (prctl is imported, by the container's process only: it applies the capabilities.)
 CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil", "ast", "dis",
-                    "subprocess", "locale", "logging", "traceback")
+                    "subprocess", "locale", "logging", "traceback", "click")
 # Nor these, by run, create and exec, in any of their processes (the runtime, stage1,
 # init up to its execve, exec's process): each costs every run a few ms (signal: enum,
 # functools, collections; json and pathlib: re; socket: selectors, array). The C cores
