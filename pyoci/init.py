@@ -58,6 +58,9 @@ class InitContext:
 
 def stage1(ctx: InitContext) -> None:
     try:
+        # First, whatever fails after: a message left unread would reset the channel,
+        # and the runtime would not read why.
+        _wait_for_cgroup_made(ctx)
         plan = NamespacePlan(ctx.config)
         _check_namespaces_for(ctx.config, plan)
         # While still the host's root: in a user namespace, once init is non-dumpable, its
@@ -112,6 +115,17 @@ def stage1(ctx: InitContext) -> None:
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything must reach the runtime
         _fail(ctx.channel, e)
+
+
+def _wait_for_cgroup_made(ctx: InitContext) -> None:
+    """The runtime makes the container's cgroup while stage1 starts up: wait until it is
+    there. Told that there is none after all (rootless), join none."""
+    msg = ctx.channel.recv()
+    if msg["type"] != "ok":
+        raise PyociError(msg.get("msg", "runtime refused to continue"))
+    if "cgroup_dirs" in msg:
+        ctx.join_cgroup = None
+        ctx.cgroup_dirs = msg["cgroup_dirs"]
 
 
 def _same_credentials(plan: NamespacePlan) -> bool:

@@ -19,8 +19,8 @@ from pyoci.errors import ContainerNotFound, CorruptState
 # Paths are plain strings: pathlib (with fnmatch, re, urllib.parse) would cost every call.
 
 STATE_FILE = "state.json"
-# Written by create before it forks (the creator, the cgroup) and again once init's PID is
-# known, so that a container whose creator died half-way can still be cleaned up.
+# Written by create once the cgroup is made (the creator, the cgroup) and again once init's
+# PID is known, so that a container whose creator died half-way can still be cleaned up.
 CREATING_FILE = "creating.json"
 CONFIG_FILE = "config.json"
 EXEC_FIFO = "exec.fifo"

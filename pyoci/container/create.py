@@ -165,9 +165,6 @@ class _Builder:
             from pyoci.tty import connect_console_socket
 
             console = connect_console_socket(console_socket)
-        if self.cgroup is not None:
-            self._make_cgroup()
-        self._record_creating()
         if self.security is not None:
             self.security.connect()  # the seccomp listenerPath, if the filter notifies
         # idmapped mount sources are made here, in the host's user namespace
@@ -194,6 +191,7 @@ class _Builder:
                 stage1(ctx)
             self.stage1_pid = pid
             child.close()
+            self._make_cgroup_meanwhile(parent)
             self._serve(parent)
         finally:
             parent.close()
@@ -205,6 +203,25 @@ class _Builder:
             for tree in trees.values():
                 os.close(tree)
             self._reap_stage1()
+
+    def _make_cgroup_meanwhile(self, channel: Channel) -> None:
+        """Make the cgroup while stage1, just forked, starts up (a fork of the runtime
+        takes as long), then let it go on and join it; record the create meanwhile.
+
+        Should the runtime die before the record, stage1 and init end at their next word
+        to it (the channel is closed), as before the fork: only the cgroup is left over.
+        """
+        had_cgroup = self.cgroup is not None
+        if had_cgroup:
+            self._make_cgroup()
+        go: dict = {}
+        if had_cgroup and self.cgroup is None:  # none after all (see _make_cgroup)
+            go["cgroup_dirs"] = _cgroup_dirs(self.config)
+        try:
+            channel.send("ok", **go)
+        except OSError:
+            pass  # stage1 is gone: _serve reports it
+        self._record_creating()
 
     def _serve(self, channel: Channel) -> None:
         """Answer init's requests until it is ready, or raise its error."""
