@@ -36,7 +36,14 @@ itself runs in that namespace (``nsenter``), so crun's times carry no extra exec
 
 Knobs (environment): RUNS (20), WARMUP (3), SEQ_N (100), SEQ_RUNS (2), PRESENT (200),
 RSS_RUNS (5), PODMAN_RUNS (10), QUICK, ONLY, RESULTS, PYOCI, RUNC, CRUN, KEEP_JSON (a
-directory for hyperfine's JSON exports).
+directory for hyperfine's JSON exports), PODMAN_CALLS (0).
+
+PODMAN_CALLS=N (with the podman scenario): after the timing, N more ``podman run --rm``
+per runtime (alternating) through a wrapper that logs every call podman and conmon make
+to the runtime (argv, exit status, duration), and one more per runtime under
+``strace -e trace=execve`` (not -f: the runtime's own process) to see which calls exec
+an interpreter; the calls, in order, with their median durations, are printed and
+written to RESULTS.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import secrets
 import shlex
 import shutil
@@ -72,6 +80,7 @@ SEQ_RUNS = _knob("SEQ_RUNS", 2, 1)
 PRESENT = _knob("PRESENT", 200, 50)
 RSS_RUNS = _knob("RSS_RUNS", 5, 3)
 PODMAN_RUNS = _knob("PODMAN_RUNS", 10, 3)
+PODMAN_CALLS = _knob("PODMAN_CALLS", 0, 0)
 ONLY = set(os.environ.get("ONLY", "").split())
 RESULTS = os.environ.get("RESULTS", os.path.join(REPO, "bench", "RESULTS.md"))
 KEEP_JSON = os.environ.get("KEEP_JSON", "")
@@ -168,6 +177,7 @@ class Bench:
         self.json_dir = KEEP_JSON or os.path.join(self.work, "json")
         self.load_start = _loadavg()
         self.podman_env: dict | None = None
+        self.call_lists: list[str] = []
         os.makedirs(self.json_dir, exist_ok=True)
 
     # --- set-up ----------------------------------------------------------------------
@@ -413,6 +423,82 @@ lock_type = "file"
                 continue
             self.hyperfine("podman", rt, shlex.join(argv), runs=PODMAN_RUNS,
                            warmup=min(WARMUP, 2), env=env)
+        if PODMAN_CALLS > 0:
+            self.podman_calls(wrappers, env)
+
+    def podman_calls(self, wrappers: dict[str, str], env: dict) -> None:
+        """PODMAN_CALLS (see the docstring): each runtime call podman and conmon make during
+        `podman run --rm`, in order, with its median duration and whether it ran Python."""
+        d = self.podman_dir
+        calls_log = os.path.join(d, "calls.log")
+        traces = os.path.join(d, "traces")
+        os.makedirs(traces, exist_ok=True)
+        rts = [rt for rt in self.runtimes if rt.name in wrappers]
+        rounds: dict[str, list[tuple[float, list]]] = {rt.name: [] for rt in rts}
+        traced: dict[str, list[tuple[str, str]]] = {}
+
+        def podman_run(rt: Runtime) -> tuple[float, list[list[str]]]:
+            with open(calls_log, "w"):
+                pass
+            argv = ["podman", "--runtime", rt.name, "run", "--rm",
+                    f"--cgroup-parent=/{self.cgroup_parent}", IMAGE, "true"]
+            t0 = time.monotonic()
+            r = sh([*rt.prefix(), *argv], env=env, check=False)
+            total = (time.monotonic() - t0) * 1000
+            if r.returncode != 0:
+                log(f"podman calls with {rt.name}: failed: {r.stderr.strip()[-300:]}")
+            with open(calls_log) as f:
+                return total, [line.rstrip("\n").split("\t") for line in f]
+
+        try:
+            for rt in rts:  # a logging wrapper: start, end, exit status, argv of each call
+                run_rt = f"{shlex.quote(rt.binary)} --root {shlex.quote(rt.root)} \"$@\""
+                with open(wrappers[rt.name], "w") as f:
+                    f.write(f"#!/bin/bash\ns=$EPOCHREALTIME\n{run_rt}\nrc=$?\n"
+                            "printf '%s\\t%s\\t%s\\t%s\\n' "
+                            "\"$s\" \"$EPOCHREALTIME\" \"$rc\" \"$*\" "
+                            f">> {shlex.quote(calls_log)}\nexit $rc\n")
+            for _ in range(PODMAN_CALLS):
+                for rt in rts:
+                    rounds[rt.name].append(podman_run(rt))
+            for rt in rts if shutil.which("strace") else []:  # traced: trace file, argv
+                with open(wrappers[rt.name], "w") as f:
+                    f.write(f"#!/bin/sh\nt=$(mktemp -p {shlex.quote(traces)})\n"
+                            f"printf '%s\\t%s\\n' \"$t\" \"$*\" >> {shlex.quote(calls_log)}\n"
+                            f"exec strace -qq -e trace=execve -o \"$t\" {shlex.quote(rt.binary)} "
+                            f"--root {shlex.quote(rt.root)} \"$@\"\n")
+                traced[rt.name] = []
+                for trace, args in podman_run(rt)[1]:
+                    with open(trace) as f:
+                        execs = [line for line in f if "execve(" in line and "= 0" in line]
+                    traced[rt.name].append((args, "python" if len(execs) > 1 else "native"))
+        finally:
+            for rt in rts:  # the plain wrapper again
+                with open(wrappers[rt.name], "w") as f:
+                    f.write(f"#!/bin/sh\nexec {shlex.quote(rt.binary)} --root "
+                            f"{shlex.quote(rt.root)} \"$@\"\n")
+
+        def shape(args: str) -> str:
+            return re.sub(r"[0-9a-f]{64}", "ID", args.replace(d, "$P"))
+
+        for rt in rts:
+            done = [calls for _, calls in rounds[rt.name]]
+            n = max((len(c) for c in done), default=0)
+            total = statistics.median(t for t, _ in rounds[rt.name])
+            lines = [f"podman run --rm with {rt.name}: {n} runtime calls; median of "
+                     f"{len(done)} rounds, podman {total:.1f} ms in all"]
+            kinds = dict((shape(a), k) for a, k in traced.get(rt.name, []))
+            for i in range(n):
+                got = [c[i] for c in done if len(c) > i]
+                args = shape(got[0][3])
+                ms = statistics.median((float(c[1]) - float(c[0])) * 1000 for c in got)
+                bad = sum(c[2] != "0" for c in got)
+                lines.append(f"  {ms:7.1f} ms  {kinds.get(args, '?'):6s}  {args}"
+                             + (f"  (failed {bad}x)" if bad else ""))
+            for line in lines:
+                log(line)
+            self.call_lists += lines
+
     def podman_cleanup(self) -> None:
         if not self.podman_dir:
             return
@@ -553,6 +639,9 @@ lock_type = "file"
                     f"{n} {r['mean']:.1f} ± {r['dev']:.1f} {unit}" for n, r in res.items()))
         md += ["", "## Machine", "", "| | |", "| --- | --- |"]
         md += [f"| {k} | {v} |" for k, v in self.machine()]
+        if self.call_lists:
+            md += ["", "## podman's runtime calls (PODMAN_CALLS)", "", "```"]
+            md += [*self.call_lists, "```"]
         if self.notes:
             md += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         with open(RESULTS, "w") as f:
