@@ -25,6 +25,7 @@ import errno
 import fcntl
 import os
 import struct
+import sys
 
 from pyoci import jsonio, logger, unixsock
 from pyoci import syscalls as sc
@@ -172,13 +173,56 @@ def _flags(names: Iterable[object], notify: bool, where: str) -> int:
     return flags
 
 
+# What ctypes.util.find_library answers on Linux for the two libraries pyseccomp loads:
+# their sonames, which dlopen finds on the usual search path.
+SONAMES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+
+
+def _pyseccomp():  # -> the pyseccomp module
+    """pyseccomp, imported without ctypes.util.find_library's `ldconfig -p`.
+
+    pyseccomp looks libc and libseccomp up with ctypes.util.find_library when it is
+    imported, which imports subprocess, shutil and tempfile and runs ldconfig in a new
+    process, twice: about 30 ms of every create with a seccomp profile (podman always
+    sends one), to learn two sonames. While pyseccomp is imported, ctypes.util is a
+    module whose find_library answers those from :data:`SONAMES` (and hands any other
+    name to the real ctypes.util); the real module, if it was loaded, is put back.
+    """
+    module = sys.modules.get("pyseccomp")
+    if module is not None:
+        return module
+    import ctypes
+
+    def find_library(name: str) -> str | None:
+        if name in SONAMES:
+            return SONAMES[name]
+        del sys.modules["ctypes.util"]  # the real one, for a name pyseccomp did not ask
+        from ctypes.util import find_library as real
+
+        return real(name)
+
+    real_util = sys.modules.get("ctypes.util")
+    stand_in = type(sys)("ctypes.util")
+    stand_in.find_library = find_library  # type: ignore[attr-defined]
+    sys.modules["ctypes.util"] = ctypes.util = stand_in  # type: ignore[attr-defined]
+    try:
+        import pyseccomp
+    finally:
+        if real_util is not None:
+            sys.modules["ctypes.util"] = ctypes.util = real_util  # type: ignore[attr-defined]
+        else:
+            sys.modules.pop("ctypes.util", None)
+            del ctypes.util  # type: ignore[attr-defined]
+    return pyseccomp
+
+
 def compile_filter(seccomp: dict | None, where: str = "linux.seccomp") -> Filter | None:
     """Check and compile ``linux.seccomp``; None when the config has none."""
     if seccomp is None:
         return None
     if not isinstance(seccomp, dict):
         raise ConfigError(f"{where}: must be an object")
-    import pyseccomp
+    pyseccomp = _pyseccomp()
 
     default_name = seccomp.get("defaultAction")
     if default_name is None:
@@ -242,8 +286,7 @@ def compile_filter(seccomp: dict | None, where: str = "linux.seccomp") -> Filter
 
 def _add_rule(filt, action: int, nr: int, name: str,
               args: list[tuple[int, int, int, int]], where: str) -> None:
-    import pyseccomp
-
+    pyseccomp = _pyseccomp()
     conds = [pyseccomp.Arg(idx, op, a, b) for idx, op, a, b in args]
     indexes = [a[0] for a in args]
     # runc: args on distinct indexes are one rule (AND); a repeated index makes every

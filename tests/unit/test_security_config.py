@@ -232,3 +232,24 @@ def test_proc_mount_checks(tmp_path):
                                     str(tmp_path))
     finally:
         root.close()
+
+
+def test_pyseccomp_sonames_are_find_librarys():
+    """seccomp imports pyseccomp with these answers instead of ctypes.util's ldconfig run."""
+    from ctypes.util import find_library
+
+    assert seccomp.SONAMES == {name: find_library(name) for name in seccomp.SONAMES}
+
+
+def test_pyseccomp_imported_without_ldconfig(tmp_path):
+    """No subprocess (ldconfig) while pyseccomp loads, and ctypes.util as it was."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; sys.path[:0] = sys.argv[1:]; from pyoci import seccomp; "
+             "seccomp._pyseccomp(); "
+             "print(sorted(m for m in ('subprocess', 'shutil', 'tempfile', 'ctypes.util') "
+             "if m in sys.modules), hasattr(sys.modules['ctypes'], 'util'))")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", probe, *sys.path],
+                         capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.split() == ["[]", "False"]
