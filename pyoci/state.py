@@ -149,10 +149,20 @@ def read_state(path: str) -> dict | None:
 
 def write_state(path: str, data: dict, name: str = STATE_FILE) -> None:
     """Atomically replace state.json (or ``name``), so readers never see half a file."""
+    os.replace(stage_state(path, data, name), os.path.join(path, name))
+
+
+def stage_state(path: str, data: dict, name: str = STATE_FILE) -> str:
+    """``name``'s next content written aside, for os.replace to put in place: its path."""
     tmp = os.path.join(path, name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(jsonio.dumps(data))  # json.dump would encode in pure Python, piece by piece
-    os.replace(tmp, os.path.join(path, name))
+    data_bytes = jsonio.dumps(data).encode()  # json.dump: pure Python, piece by piece
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        while data_bytes:
+            data_bytes = data_bytes[os.write(fd, data_bytes):]
+    finally:
+        os.close(fd)
+    return tmp
 
 
 def read_creating(path: str) -> dict | None:

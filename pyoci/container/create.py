@@ -142,6 +142,7 @@ class _Builder:
         self.security: security.Plan | None = None
         self.meanwhile: Callable[[], None] | None = None
         self.config_saved = False
+        self.staged_state: tuple[int, str] | None = None  # (init's start time, file)
 
     def build(self, console_socket: str | None, no_pivot: bool, preserve_fds: int,
               new_keyring: bool) -> None:
@@ -266,6 +267,9 @@ class _Builder:
         with open(os.path.join(self.container.dir, st.CONFIG_FILE), "w") as f:
             f.write(jsonio.dumps(self.config))  # C encoder, one write (json.dump: neither)
         self.config_saved = True
+        start_time = st.process_start_time(self.init_pid)
+        if start_time is not None:
+            self._stage_state(start_time)
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             meanwhile()
@@ -336,13 +340,10 @@ class _Builder:
         if not self.config_saved:
             with open(os.path.join(self.container.dir, st.CONFIG_FILE), "w") as f:
                 f.write(jsonio.dumps(self.config))
-        created = utc_timestamp(time.time_ns())
-        st.write_state(self.container.dir, {
-            "id": self.container.id, "pid": self.init_pid, "pid_start": start_time,
-            "bundle": self.bundle, "rootfs": self.rootfs, "created": created, "owner": "",
-            "annotations": self.config.get("annotations") or {},
-            **_cgroup_state(self.cgroup, self.resources),
-        })
+        if self.staged_state is None or self.staged_state[0] != start_time:
+            self._stage_state(start_time)
+        assert self.staged_state is not None
+        os.replace(self.staged_state[1], os.path.join(self.container.dir, st.STATE_FILE))
         if pid_file:
             tmp = f"{pid_file}.{os.getpid()}.tmp"
             try:
@@ -351,6 +352,18 @@ class _Builder:
                 os.replace(tmp, pid_file)
             except OSError as e:
                 raise PyociError(f"cannot write pid file {pid_file}: {e.strerror}") from None
+
+    def _stage_state(self, start_time: int) -> None:
+        """state.json written aside while init works (``created``: its pid is known), for
+        save to put in place: a new file costs up to a millisecond on ext4."""
+        tmp = st.stage_state(self.container.dir, {
+            "id": self.container.id, "pid": self.init_pid, "pid_start": start_time,
+            "bundle": self.bundle, "rootfs": self.rootfs,
+            "created": utc_timestamp(time.time_ns()), "owner": "",
+            "annotations": self.config.get("annotations") or {},
+            **_cgroup_state(self.cgroup, self.resources),
+        })
+        self.staged_state = (start_time, tmp)
 
     def _record_creating(self) -> None:
         """What a delete needs if this process dies before the container is ready."""
