@@ -109,6 +109,7 @@ class Filter:
         self.listener_path = listener_path
         self.listener_metadata = listener_metadata
         self.skipped = skipped if skipped is not None else []
+        self.to_cache: tuple | None = None  # what seccomp_cache.store keeps, once created
 
     def __repr__(self) -> str:
         return (f"Filter({self.instructions} instructions, flags={self.flags}, "
@@ -216,12 +217,67 @@ def _pyseccomp():  # -> the pyseccomp module
     return pyseccomp
 
 
-def compile_filter(seccomp: dict | None, where: str = "linux.seccomp") -> Filter | None:
-    """Check and compile ``linux.seccomp``; None when the config has none."""
+def compile_filter(seccomp: dict | None, where: str = "linux.seccomp",
+                   state_root: str | None = None) -> Filter | None:
+    """Check and compile ``linux.seccomp``; None when the config has none.
+
+    With ``state_root``, a profile compiled before is taken from its cache (see
+    :mod:`pyoci.seccomp_cache`); the flags, checked against the running kernel, never are.
+    """
     if seccomp is None:
         return None
     if not isinstance(seccomp, dict):
         raise ConfigError(f"{where}: must be an object")
+    compiled = None
+    if state_root is not None:
+        from pyoci import seccomp_cache
+
+        compiled = seccomp_cache.load(state_root, seccomp)
+    to_cache = None
+    if compiled is None:
+        compiled = _compile(seccomp, where)
+        library = _libseccomp_path() if state_root is not None else None
+        if library is not None:
+            to_cache = (state_root, seccomp, compiled, library)
+    if compiled.skipped:
+        logger.debug("%s: unknown syscalls skipped: %s", where, ", ".join(compiled.skipped))
+    flags = _flags(seccomp.get("flags") or [], compiled.notify, where)
+    if compiled.notify:
+        flags |= FLAG_NEW_LISTENER
+        if not seccomp.get("listenerPath"):
+            raise ConfigError(f"{where}.listenerPath: required when SCMP_ACT_NOTIFY is used")
+    filt = Filter(bpf=compiled.bpf, flags=flags, notify=compiled.notify,
+                  listener_path=seccomp.get("listenerPath") or "",
+                  listener_metadata=seccomp.get("listenerMetadata") or "",
+                  skipped=compiled.skipped)
+    filt.to_cache = to_cache
+    return filt
+
+
+def remember(filt: Filter | None) -> None:
+    """Cache a filter compiled for a container that now exists (see compile_filter): a
+    create that fails leaves nothing behind, not even a cache entry."""
+    if filt is not None and filt.to_cache is not None:
+        from pyoci import seccomp_cache
+
+        seccomp_cache.store(*filt.to_cache)
+        filt.to_cache = None
+
+
+def _libseccomp_path() -> str | None:
+    """The file of the libseccomp pyseccomp loaded (its identity keys the cache)."""
+    with open("/proc/self/maps", "rb") as f:
+        for line in f:
+            path = line.rstrip(b"\n").partition(b" /")[2]
+            if path and b"/libseccomp.so" in path:
+                return "/" + path.decode()
+    return None
+
+
+def _compile(seccomp: dict, where: str):  # -> seccomp_cache.Compiled
+    """The rules compiled by libseccomp, every rule checked (kernel flags aside)."""
+    from pyoci.seccomp_cache import Compiled
+
     pyseccomp = _pyseccomp()
 
     default_name = seccomp.get("defaultAction")
@@ -272,16 +328,7 @@ def compile_filter(seccomp: dict | None, where: str = "linux.seccomp") -> Filter
                 skipped.append(name)
                 continue
             _add_rule(filt, action, nr, name, args, here)
-    if skipped:
-        logger.debug("%s: unknown syscalls skipped: %s", where, ", ".join(skipped))
-    flags = _flags(seccomp.get("flags") or [], notify, where)
-    if notify:
-        flags |= FLAG_NEW_LISTENER
-        if not seccomp.get("listenerPath"):
-            raise ConfigError(f"{where}.listenerPath: required when SCMP_ACT_NOTIFY is used")
-    return Filter(bpf=_export(filt, where), flags=flags, notify=notify,
-                  listener_path=seccomp.get("listenerPath") or "",
-                  listener_metadata=seccomp.get("listenerMetadata") or "", skipped=skipped)
+    return Compiled(_export(filt, where), notify, skipped)
 
 
 def _add_rule(filt, action: int, nr: int, name: str,

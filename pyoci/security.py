@@ -82,14 +82,15 @@ class Plan:
             self.listener_fd = -1
 
 
-def prepare(config: dict) -> Plan:
-    """Check and compile everything security-related in ``config`` (runtime side)."""
+def prepare(config: dict, state_root: str | None = None) -> Plan:
+    """Check and compile everything security-related in ``config`` (runtime side); a
+    seccomp profile compiled before is taken from ``state_root``'s cache."""
     from pyoci import userns
 
     proc = config.get("process") or {}
     linux = config.get("linux") or {}
     caps = capabilities.parse(proc.get("capabilities"))
-    filt = seccomp.compile_filter(linux.get("seccomp"))
+    filt = seccomp.compile_filter(linux.get("seccomp"), state_root=state_root)
     lsm.check(config)
     userns.check(config)
     nnp = bool(proc.get("noNewPrivileges"))

@@ -37,7 +37,8 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
     bundle = os.path.abspath(bundle)
     config = load_config(bundle)
     _check_supported(config)
-    sec = security.prepare(config)  # caps, seccomp, LSM, mappings: errors before any change
+    # caps, seccomp, LSM, mappings: errors before any change
+    sec = security.prepare(config, state_root=container.root)
     cgroup = _new_cgroup(config, container.id)
     if pid_file:
         pid_file = os.path.abspath(pid_file)
@@ -64,6 +65,10 @@ def create(container: Container, bundle: str, *, pid_file: str | None = None,
             raise
         finally:
             builder.close()
+    if sec.filter is not None:
+        from pyoci.seccomp import remember
+
+        remember(sec.filter)
     return container
 
 
@@ -244,6 +249,10 @@ class _Builder:
                 self._record_creating()
                 self._while_init_works()
             elif kind == "hooks":
+                if not msg.get("reply", True):  # init went on (see pyoci.init)
+                    self.created_in_rootfs = msg.get("created", [])
+                    self._apply_resources()
+                    continue
                 try:
                     self._apply_resources()
                     self._run_create_hooks()

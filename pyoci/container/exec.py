@@ -83,7 +83,7 @@ def exec_process(container_id: str, root: str, args: tuple[str, ...] | list[str]
         _check_terminal(proc, detach, console_socket)
         # caps parsed, seccomp compiled, LSM labels and user mappings checked: with the
         # container's config and this process
-        plan = security.prepare({**config, "process": proc})
+        plan = security.prepare({**config, "process": proc}, state_root=container.root)
         job.open_target(stored, config, sub_cgroups)
         if status == "paused":
             # --ignore-paused: the process freezes as it joins the cgroup; hold nothing

@@ -159,6 +159,25 @@ def test_seccomp_errno_and_status(pyoci, bundle, cid, base_config, write_config)
     assert "Operation not permitted" in out  # errnoRet defaults to EPERM
 
 
+def test_seccomp_from_the_cache_still_filters(pyoci, bundle, cid, base_config,
+                                              write_config):
+    """The second container of a profile gets its filter from the state root's cache
+    (pyoci.seccomp_cache): it must filter exactly as the first; `list` never shows the
+    cache, and a changed profile is compiled anew, not answered from it."""
+    cfg = _seccomp_cfg(base_config, [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+         "errnoRet": errno.EADDRNOTAVAIL}])
+    script = "mkdir /dev/shm/x 2>&1; echo mkdir=$?"
+    for n in range(2):
+        out = ok(run_script(pyoci, bundle, f"{cid}{n}", cfg, script, write_config))
+        assert os.strerror(errno.EADDRNOTAVAIL) in out and "mkdir=1" in out
+    assert os.listdir(os.path.join(pyoci.root, ".seccomp~cache"))
+    assert pyoci("list", "-q").stdout == ""
+    cfg["linux"]["seccomp"]["syscalls"][0]["errnoRet"] = errno.ENOTBLK
+    out = ok(run_script(pyoci, bundle, f"{cid}2", cfg, script, write_config))
+    assert os.strerror(errno.ENOTBLK) in out
+
+
 def test_seccomp_default_errno_ret(pyoci, bundle, cid, base_config, write_config):
     """defaultErrnoRet with an allow-list: what is not listed fails with that errno."""
     from seccomp_profiles import default_profile
