@@ -1,8 +1,9 @@
-"""`create`, `run` and `exec` in their plain forms, parsed without click.
+"""`create`, `run`, `exec`, `pause` and `resume` in their plain forms, parsed without
+click.
 
 Importing click (with the enum, typing, datetime, ... it pulls in) takes about as long as
 runc's whole `run`, and engines call `create` once per container (and `exec` for every
-probe). This parser knows runc's global options and the usual flags of these three
+probe). This parser knows runc's global options and the usual flags of these
 commands, in the spellings engines use (``--opt VALUE``, ``--opt=VALUE``, ``-b VALUE``,
 ``-d``), and nothing else: anything it does not know for certain (help, another command,
 an unknown, rarer, doubtful or malformed option, a wrong number of arguments, an
@@ -64,6 +65,8 @@ _SYNTAX = {
          "no_new_privs": False, "ignore_paused": False, "env": (), "cgroups": (),
          "additional_gids": (), "process_label": None, "apparmor": None, "cap": ()},
         False),
+    "pause": _Syntax({}, {}, {}, {}, True),
+    "resume": _Syntax({}, {}, {}, {}, True),
 }
 
 
@@ -160,6 +163,16 @@ def invoke(inv: Invocation) -> int:
         check_container_id(inv.args[0])
         from pyoci.container import Container
 
+        if inv.command == "pause":
+            from pyoci.container.pause import pause
+
+            pause(Container.load(inv.args[0], obj.root))
+            return 0
+        if inv.command == "resume":
+            from pyoci.container.resume import resume
+
+            resume(Container.load(inv.args[0], obj.root))
+            return 0
         opts = dict(inv.options)
         bundle = os.path.abspath(opts.pop("bundle"))  # type: ignore[call-overload]
         run_opts = {k: opts.pop(k) for k in ("detach", "keep", "no_subreaper") if k in opts}
@@ -198,6 +211,7 @@ def _exec(inv: Invocation) -> int:
 
 
 def main(argv: list[str]) -> int | None:
-    """The exit code of a plain `create`, `run` or `exec`, or None: leave ``argv`` to click."""
+    """The exit code of a plain form of one of these commands, or None: leave ``argv`` to
+    click."""
     inv = parse(argv)
     return None if inv is None else invoke(inv)

@@ -78,6 +78,13 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Fake:
     mod = types.ModuleType("pyoci.container")
     mod.Container = Container  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pyoci.container", mod)
+    for op in ("pause", "resume"):
+        def operation(container: Container, op: str = op) -> None:
+            rec.calls.append((op, container.cid))
+
+        op_mod = types.ModuleType(f"pyoci.container.{op}")
+        setattr(op_mod, op, operation)
+        monkeypatch.setitem(sys.modules, f"pyoci.container.{op}", op_mod)
     exec_mod = types.ModuleType("pyoci.container.exec")
     exec_mod.exec_process = exec_process  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pyoci.container.exec", exec_mod)

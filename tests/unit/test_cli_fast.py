@@ -1,5 +1,5 @@
-"""pyoci.cli_fast, the click-free parser of plain `create`, `run` and `exec`, against the
-click CLI.
+"""pyoci.cli_fast, the click-free parser of plain `create`, `run`, `exec`, `pause` and
+`resume`, against the click CLI.
 
 Where the fast parser answers, it must make the very library call click's CLI makes, with
 the same exit code, stderr and --log record; where it is unsure, it must answer None (and
@@ -62,6 +62,10 @@ PLAIN = [
     ["exec", "c1"],  # no process: the library's error
     ["exec", "bad/id", "true"],  # exec failed: ..., 255
     ["exec", "fails", "true"],
+    ["pause", "c1"],
+    ["--root", "/r", "resume", "c1"],
+    ["pause", "nosuch"],  # container does not exist
+    ["resume", "bad/id"],
 ]
 
 
@@ -71,6 +75,7 @@ def test_same_call_code_and_error_as_click(fake: Fake, capsys: pytest.CaptureFix
                                            argv: list[str]) -> None:
     monkeypatch.chdir(tmp_path)
     fake.run_code = 3
+    fake.existing["c1"] = {}
     fast, slow = both(fake, capsys, argv)
     assert fast == slow
 
@@ -89,6 +94,7 @@ def test_same_call_code_and_error_as_click(fake: Fake, capsys: pytest.CaptureFix
     ["exec"], ["exec", "--cap", "CAP_KILL", "c1", "true"], ["exec", "-g", "1", "c1", "true"],
     ["exec", "--", "c1", "true"], ["exec", "--cgroup", "x", "c1", "true"],
     ["exec", "-e", "--tty", "c1", "true"], ["exec", "--keep", "c1", "true"],
+    ["pause"], ["pause", "a", "b"], ["resume", "--force", "c1"], ["pause", "-h", "c1"],
 ])
 def test_left_to_click(argv: list[str]) -> None:
     assert cli_fast.parse(argv) is None
