@@ -1,12 +1,14 @@
 """What runs on the container side, between fork and the user's program.
 
-Two stages.  ``stage1`` is forked by the runtime: it enters or creates the
-namespaces (asking the runtime over the channel to write user namespace maps)
-and forks ``init``, which is PID 1 of a new PID namespace.  ``init`` builds
-the root filesystem, has the runtime run the create hooks, pivots, applies the
-``process`` settings, reports ``ready`` and then blocks on the exec fifo
-until ``start``; then it runs startContainer hooks and execs.  Failures are
-sent to the runtime as one ``error`` message; nothing here returns.
+Two stages.  ``stage1`` is forked by the runtime: once the runtime has made the
+cgroup, it joins it, enters or creates the namespaces (asking the runtime over the
+channel to write user namespace maps) and forks ``init``, which is PID 1 of a new PID
+namespace.  ``init`` builds the root filesystem, has the runtime set the limits and
+run the create hooks (with neither hooks nor limits, it goes on while the runtime sets
+the device rules), pivots, applies the ``process`` settings, reports ``ready`` and
+then blocks on the exec fifo until ``start``; then it runs startContainer hooks and
+execs.  Failures are sent to the runtime as one ``error`` message; nothing here
+returns.
 """
 
 from __future__ import annotations
@@ -261,10 +263,15 @@ def _prepare(ctx: InitContext, plan: NamespacePlan, created: list[str]) -> None:
     finally:
         root.close()
     _wait_for_cgroups(ctx)
-    ctx.channel.send("hooks")
-    _expect_ok(ctx.channel)
-    hooks.run_hooks(config.get("hooks", {}).get("createContainer"),
-                    _hook_state(ctx, "creating"), "createContainer")
+    if _waits_at_hooks(config):
+        ctx.channel.send("hooks")
+        _expect_ok(ctx.channel)
+        hooks.run_hooks(config.get("hooks", {}).get("createContainer"),
+                        _hook_state(ctx, "creating"), "createContainer")
+    else:
+        # The runtime sets the device rules meanwhile (and has, by the time it takes
+        # "ready"); should that fail, the mount points made here are its to remove.
+        ctx.channel.send("hooks", reply=False, created=created)
     rootfs.pivot(ctx.rootfs, ctx.no_pivot)
     if proc.get("terminal"):
         _setup_terminal(ctx)
@@ -297,6 +304,19 @@ def _prepare(ctx: InitContext, plan: NamespacePlan, created: list[str]) -> None:
     security.prepare_exec(ctx.security, proc,
                           {**_hook_state(ctx, "creating"), "pid": ctx.host_pid})
     ctx.channel.send("ready")
+
+
+def _waits_at_hooks(config: dict) -> bool:
+    """Whether init waits at "hooks" for the runtime: hooks to run in their order, or
+    limits (a terminal: device rules) that must hold for the rest of the set-up. Without,
+    init goes on at once, and the runtime's round trip leaves the critical path."""
+    if any((config.get("hooks") or {}).get(kind)
+           for kind in ("prestart", "createRuntime", "createContainer")):
+        return True
+    if (config.get("process") or {}).get("terminal"):
+        return True
+    res = config.get("linux", {}).get("resources") or {}
+    return any(v for k, v in res.items() if k != "devices")
 
 
 def _join_session_keyring(name: str) -> None:
