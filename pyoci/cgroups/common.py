@@ -49,8 +49,15 @@ def write_file(path: str, value: str) -> None:
 
 
 def read_file(path: str) -> str:
-    with open(path) as f:
-        return f.read()
+    """The whole file, read with os.read: io.open's buffers and isatty cost more."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
 
 
 def read_int(path: str, default: int = 0) -> int:
@@ -136,7 +143,21 @@ def _error(w: Write, e: OSError) -> CgroupError:
 
 def make_dirs(path: str, mountpoint: str, created: list[str], on_new=None) -> None:
     """mkdir -p below ``mountpoint``, recording what was made (parents first)."""
-    rel = os.path.relpath(path, mountpoint)
+    try:
+        os.mkdir(path, 0o755)  # usually only the last one is missing
+    except FileExistsError:
+        return  # and so its parents are there
+    except OSError:
+        pass  # a parent is missing (the walk makes it) or a failure (the walk names it)
+    else:
+        created.append(path)
+        if on_new is not None:
+            on_new(path)
+        return
+    if path.startswith(mountpoint + "/"):
+        rel = path[len(mountpoint) + 1:]  # resolve_dirs made it normal: relpath's answer
+    else:
+        rel = os.path.relpath(path, mountpoint)
     current = mountpoint
     for part in rel.split("/"):
         current = os.path.join(current, part)
