@@ -481,14 +481,19 @@ def remount(root: Rootfs, dest: str, flags: int) -> None:
     """Remount the mount on top of ``dest``, keeping flags the kernel locked."""
     fd = root.open(dest)
     try:
-        try:
-            sc.mount(None, fd_path(fd), None, flags | sc.MS_REMOUNT)
-        except PermissionError:
-            # In a user namespace, flags inherited from the source mount are locked.
-            locked = _statvfs_flags(fd)
-            sc.mount(None, fd_path(fd), None, flags | locked | sc.MS_REMOUNT)
+        _remount_fd(fd, flags)
     finally:
         os.close(fd)
+
+
+def _remount_fd(fd: int, flags: int) -> None:
+    """Remount the mount ``fd`` is on (see remount)."""
+    try:
+        sc.mount(None, fd_path(fd), None, flags | sc.MS_REMOUNT)
+    except PermissionError:
+        # In a user namespace, flags inherited from the source mount are locked.
+        locked = _statvfs_flags(fd)
+        sc.mount(None, fd_path(fd), None, flags | locked | sc.MS_REMOUNT)
 
 
 def _statvfs_flags(fd: int) -> int:
@@ -549,16 +554,36 @@ def _mount_cgroup(root: Rootfs, dest: str, opts: MountOptions,
                  "mode=755")
     finally:
         os.close(fd)
-    for host_mount, own_dir in cgroup_paths.items():
-        sub = dest.rstrip("/") + "/" + os.path.basename(host_mount)
-        fd = root.mkdir_all(sub)
-        try:
-            sc.mount(own_dir, fd_path(fd), None, sc.MS_BIND)
-        finally:
-            os.close(fd)
-        remount(root, sub, bind_flags)
+    # The tmpfs is new, and only this mount namespace sees it: its directories are made
+    # and opened in it directly, not resolved from the rootfs (nor recorded: they are
+    # not the rootfs's, and go with the tmpfs).
+    top = root.open(dest, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for host_mount, own_dir in cgroup_paths.items():
+            _bind_in(top, os.path.basename(host_mount), own_dir, bind_flags)
+    finally:
+        os.close(top)
     if readonly:
         remount(root, dest, sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY)
+
+
+def _bind_in(top: int, name: str, source: str, flags: int) -> None:
+    """Bind ``source`` on the directory ``name`` (made if missing) of ``top``, and
+    remount it with ``flags``."""
+    try:
+        os.mkdir(name, 0o755, dir_fd=top)
+    except FileExistsError:
+        pass  # two hierarchies of one name: the last one shows
+    fd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=top)
+    try:
+        sc.mount(source, fd_path(fd), None, sc.MS_BIND)
+    finally:
+        os.close(fd)
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=top)  # the bind
+    try:
+        _remount_fd(fd, flags)
+    finally:
+        os.close(fd)
 
 
 def own_cgroup_dirs() -> dict[str, str]:
