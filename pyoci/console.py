@@ -21,7 +21,6 @@ import fcntl
 import os
 import select
 import struct
-import termios
 import time
 
 # Never forwarded: uncatchable, or our own business (SIGCHLD: children; SIGWINCH: the pty).
@@ -35,6 +34,9 @@ DRAIN_IDLE_SECONDS = 0.1
 DRAIN_MAX_SECONDS = 2.0
 # Piped input to a terminal: its end is passed on once the program was quiet this long.
 EOF_IDLE_SECONDS = 0.2
+# termios is imported by the functions that need a terminal, not here: a run or exec
+# without one never loads it. Past pivot_root (exec's process sets the pty's size) it is
+# already loaded: pyoci.tty, which every terminal set-up imports in the runtime, imports it.
 _WINSIZE = struct.Struct("HHHH")
 
 
@@ -156,6 +158,8 @@ def exit_code(status: int) -> int:
 
 def get_winsize(fd: int) -> tuple[int, int] | None:
     """(rows, cols) of the terminal on ``fd``, or None if it is not a terminal."""
+    import termios  # a terminal only (see _WINSIZE)
+
     try:
         rows, cols, _, _ = _WINSIZE.unpack(fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(8)))
     except OSError:
@@ -164,6 +168,8 @@ def get_winsize(fd: int) -> tuple[int, int] | None:
 
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:
+    import termios  # a terminal only (see _WINSIZE)
+
     fcntl.ioctl(fd, termios.TIOCSWINSZ, _WINSIZE.pack(rows, cols, 0, 0))
 
 
@@ -192,6 +198,8 @@ class Terminal:
         os.set_blocking(master, False)
 
     def set_raw(self) -> None:
+        import termios  # a terminal only (see _WINSIZE)
+
         if not os.isatty(self.stdin):
             return
         try:
@@ -216,6 +224,8 @@ class Terminal:
             self._saved_attrs = None
 
     def restore(self) -> None:
+        import termios  # a terminal only (see _WINSIZE)
+
         if self._saved_attrs is not None:
             try:
                 termios.tcsetattr(self.stdin, termios.TCSANOW, self._saved_attrs)
@@ -265,6 +275,8 @@ class Terminal:
         self._flush_pending()
 
     def _eof_char(self) -> bytes:
+        import termios  # a terminal only (see _WINSIZE)
+
         try:
             eof = termios.tcgetattr(self.master)[6][termios.VEOF]
         except (termios.error, OSError):

@@ -17,7 +17,7 @@ import _signal  # signal's C core: signal.py's enums import enum, functools, col
 import errno
 import os
 
-from pyoci import devices, hooks, process, rootfs, security, syscalls, tty, unixsock
+from pyoci import devices, hooks, process, rootfs, security, syscalls, unixsock
 from pyoci.channel import Channel
 from pyoci.errors import PyociError
 from pyoci.namespaces import NamespacePlan, bring_up_loopback
@@ -250,6 +250,8 @@ def init(ctx: InitContext, plan: NamespacePlan) -> None:
 def _prepare(ctx: InitContext, plan: NamespacePlan, created: list[str]) -> None:
     config, proc = ctx.config, ctx.config.get("process") or {}
     linux = config.get("linux", {})
+    if linux.get("sysctl"):
+        from pyoci import procfs  # noqa: F401 - set_sysctls writes through it past pivot_root
     if ctx.new_keyring:
         _join_session_keyring(ctx.container_id)
     rootfs.set_root_propagation(config)
@@ -331,6 +333,8 @@ def _join_session_keyring(name: str) -> None:
 def _setup_terminal(ctx: InitContext) -> None:
     if ctx.console is None:
         raise PyociError("process.terminal is set but no console socket was given")
+    from pyoci import tty  # imported by the runtime (the console socket): no file is read
+
     master, _ = tty.open_pty()
     # the slave by fd, never by its /dev/pts path, which the container could redirect
     slave = tty.open_peer(master)

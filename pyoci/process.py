@@ -38,7 +38,10 @@ def set_oom_score_adj(process: dict) -> None:
 
 def set_sysctls(sysctls: dict[str, str]) -> None:
     """Write each key through a detached procfs (pyoci.procfs): no symlink, bind mount or
-    tmpfs the container put in its /proc can redirect the write (CVE-2025-52881)."""
+    tmpfs the container put in its /proc can redirect the write (CVE-2025-52881).
+    Past pivot_root: init imports pyoci.procfs before, for a config with sysctls."""
+    if not sysctls:
+        return
     from pyoci import procfs
 
     for key, value in sysctls.items():

@@ -296,10 +296,11 @@ def mount_all(root: Rootfs, config: dict, bundle: str, cgroup_paths: dict[str, s
               trees: dict[int, int] | None = None) -> None:
     """Every mount of the config; ``trees`` are the idmapped sources the runtime prepared
     (mount index -> detached mount fd, see pyoci.userns.idmapped_tree)."""
-    from pyoci.lsm import with_mount_label
-
+    labelled = (config.get("linux") or {}).get("mountLabel")
+    if labelled:
+        from pyoci.lsm import with_mount_label
     for i, m in enumerate(config.get("mounts", [])):
-        mount_one(root, with_mount_label(config, m), bundle, cgroup_paths,
+        mount_one(root, with_mount_label(config, m) if labelled else m, bundle, cgroup_paths,
                   (trees or {}).get(i))
 
 

@@ -16,17 +16,19 @@ Container side (init, and ``exec`` through the same functions):
 * :func:`check_cwd` - the working directory is inside the container's root
   (CVE-2024-21626).
 * :func:`exec_container` - the final step: LSM label, seccomp, exact caps, execve, in
-  the sealed trampoline (see :mod:`pyoci.seccomp`).
+  the sealed trampoline (see :mod:`pyoci.final`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-# Everything init uses is imported here, before pivot_root hides the package.
-from pyoci import capabilities, lsm, procfs, seccomp
+# Everything init uses is imported here or by prepare (in the runtime, before fork), before
+# pivot_root hides the package: seccomp and lsm only for a config that asks for them.
+from pyoci import capabilities, final
 from pyoci.errors import PyociError
-from pyoci.seccomp import FinalStepFailed
+from pyoci.final import FinalStepFailed
 
 TYPE_CHECKING = False  # collections.abc (and collections with it) not imported at run time
 if TYPE_CHECKING:
@@ -71,9 +73,9 @@ class Plan:
 
     def connect(self) -> None:
         """Connect to the seccomp listener (runtime side, before fork)."""
-        from pyoci import seccomp
-
         if self.filter is not None and self.filter.notify and self.listener_fd < 0:
+            from pyoci import seccomp
+
             self.listener_fd = seccomp.connect_listener(self.filter.listener_path)
 
     def close(self) -> None:
@@ -90,13 +92,26 @@ def prepare(config: dict, state_root: str | None = None) -> Plan:
     proc = config.get("process") or {}
     linux = config.get("linux") or {}
     caps = capabilities.parse(proc.get("capabilities"))
-    filt = seccomp.compile_filter(linux.get("seccomp"), state_root=state_root)
-    lsm.check(config)
+    filt = None
+    if linux.get("seccomp") is not None:
+        from pyoci import seccomp  # init's exec_container uses it: imported before fork
+
+        filt = seccomp.compile_filter(linux["seccomp"], state_root=state_root)
+    if _has_labels(proc, linux):
+        from pyoci import lsm  # init's prepare_exec uses it: imported before fork
+
+        lsm.check(config)
     userns.check(config)
     nnp = bool(proc.get("noNewPrivileges"))
     keep_admin = (filt is not None and not nnp
                   and capabilities.CAP_SYS_ADMIN not in caps.effective)
     return Plan(caps=caps, no_new_privs=nnp, filter=filt, keep_admin=keep_admin)
+
+
+def _has_labels(proc: dict, linux: dict) -> bool:
+    """Whether the config sets an LSM label (without, :mod:`pyoci.lsm` has nothing to do)."""
+    return bool(proc.get("apparmorProfile") or proc.get("selinuxLabel")
+                or linux.get("mountLabel"))
 
 
 def harden_process() -> None:
@@ -120,7 +135,10 @@ def prepare_exec(plan: Plan | None, proc: dict, state: dict) -> None:
     """Last preparations in init before ``ready``: the LSM attribute, the notify state."""
     if plan is None:
         return
-    plan.lsm = lsm.exec_label(proc)
+    if proc.get("apparmorProfile") or proc.get("selinuxLabel"):
+        from pyoci import lsm  # loaded by prepare, in the runtime
+
+        plan.lsm = lsm.exec_label(proc)
     plan.state = state
 
 
@@ -143,17 +161,21 @@ def check_cwd() -> None:
 def exec_container(plan: Plan | None, path: str, argv: list[str], env: dict[str, str], *,
                    report_fd: int = -1, keep_fds: int = 3) -> None:
     """The final step; returns only by raising (FinalStepFailed: already reported)."""
-    procfs.close_shared()
+    procfs = sys.modules.get("pyoci.procfs")  # not imported: no shared procfs to close
+    if procfs is not None:
+        procfs.close_shared()
     if plan is None:
         plan = Plan()
     filt = plan.filter
     payload = b""
     if filt is not None and filt.notify:
+        from pyoci import seccomp  # loaded by prepare, which compiled the filter
+
         payload = seccomp.process_state(filt, plan.state)
     lsm_fd, label = plan.lsm if plan.lsm else (-1, b"")
     caps_words = plan.caps.words() if plan.keep_admin else None
     _, drop_bounding = plan.kept()
-    seccomp.exec_final(path, argv, env, filt=filt, listener_fd=plan.listener_fd,
-                       payload=payload, report_fd=report_fd, keep_fds=keep_fds,
+    final.exec_final(path, argv, env, filt=filt, listener_fd=plan.listener_fd,
+                     payload=payload, report_fd=report_fd, keep_fds=keep_fds,
                        lsm_fd=lsm_fd, lsm_label=label, caps_words=caps_words,
                        drop_bounding=drop_bounding)

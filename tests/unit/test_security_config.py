@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from pyoci import capabilities, lsm, seccomp, userns
+from pyoci import capabilities, final, lsm, seccomp, userns
 from pyoci.errors import ConfigError, PyociError
 
 # --- capabilities ----------------------------------------------------------------------
@@ -111,8 +111,8 @@ def test_compile_errors(cfg, needle):
 
 def test_final_control_layout():
     f = _compile(syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}])
-    ctl = seccomp.final_control("/bin/sh", filt=f, report_fd=7, keep_fds=5,
-                                caps_words=[1, 0, 2, 0, 4, 0], drop_bounding=1 << 21)
+    ctl = final.final_control("/bin/sh", filt=f, report_fd=7, keep_fds=5,
+                              caps_words=[1, 0, 2, 0, 4, 0], drop_bounding=1 << 21)
     hdr = struct.unpack_from("=IIIIIIIIiiiI6I2I", ctl)
     assert hdr[0] == 0x58454F50 and hdr[1] == 2
     assert hdr[2] == 1 | 4 and hdr[4] == f.instructions and hdr[7] == 8
@@ -124,7 +124,7 @@ def test_final_control_layout():
 def test_trampoline_is_a_static_elf_in_a_sealed_memfd():
     import fcntl
 
-    fd = seccomp.trampoline_fd()
+    fd = final.trampoline_fd()
     assert fd is not None
     try:
         assert os.pread(fd, 4, 0) == b"\x7fELF"
