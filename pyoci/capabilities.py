@@ -21,8 +21,6 @@ behaviour: a config without capabilities runs with none).
 
 from __future__ import annotations
 
-import prctl  # loaded here, in the runtime: the container's process uses it past pivot_root
-
 from pyoci import logger
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
@@ -176,6 +174,8 @@ def to_caps(caps: dict | CapSets | None) -> CapSets:
 
 def drop_bounding(caps: CapSets, keep: Iterable[int] = ()) -> None:
     """Drop from the bounding set every capability not configured in it (or kept)."""
+    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+
     kept = caps.bounding | frozenset(keep)
     for cap in range(last_cap() + 1):
         if cap not in kept:
@@ -192,6 +192,8 @@ def set_caps(caps: CapSets, keep: Iterable[int] = ()) -> None:
     ``keep`` is added to every set, ambient included, so that it survives the execve of
     the final step's trampoline whatever the user (see :func:`apply_capabilities`).
     """
+    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+
     extra = frozenset(keep)
     every = range(last_cap() + 1)
     wanted = ((caps.effective | extra, prctl.CAP_EFFECTIVE),
@@ -222,6 +224,8 @@ def apply_capabilities(caps: dict | CapSets | None, *,
     CAP_SETPCAP) when a seccomp filter must be loaded without no_new_privs; the final
     exec step drops them right after loading.  Returns the parsed sets.
     """
+    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+
     sets = to_caps(caps)
     drop_bounding(sets, keep)
     if switch_user is not None:
@@ -235,6 +239,8 @@ def apply_capabilities(caps: dict | CapSets | None, *,
 
 
 def set_no_new_privs() -> None:
+    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+
     try:
         prctl.set_no_new_privs(True)
     except OSError as e:
@@ -245,6 +251,11 @@ def set_dumpable(dumpable: bool) -> None:
     """PR_SET_DUMPABLE: a non-dumpable process's /proc files (exe, fd, mem, environ)
     are out of reach of processes without CAP_SYS_PTRACE over the host, and it cannot
     be ptrace-attached (CVE-2016-9962, CVE-2019-5736)."""
+    # python-prctl is imported by the container's processes only, before they lose the
+    # host's files: init's here, in stage1 (security.harden_process, before any
+    # pivot_root); exec's by the runtime before it forks (pyoci.container.exec).
+    import prctl
+
     prctl.set_dumpable(dumpable)
 
 

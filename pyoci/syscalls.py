@@ -206,6 +206,7 @@ def bpf_prog_get_fd_by_id(prog_id: int) -> int:
 # --- security: prctl, capabilities, fstatfs, seccomp(2), the new mount API for a private
 # procfs, and the final exec step (csrc/pyoci_security.c, csrc/pyoci_final.c).
 
+PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_IS_SET = 1
 PR_CAP_AMBIENT_RAISE = 2

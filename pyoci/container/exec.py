@@ -28,6 +28,8 @@ import select
 import struct
 import sys
 
+import prctl  # noqa: F401 - exec_init applies the capabilities with it, past setns
+
 from pyoci import exec_init, jsonio, process, security, syscalls, unixsock
 from pyoci import state as st
 from pyoci.console import SignalQueue, Terminal, caller_winsize, wait_foreground

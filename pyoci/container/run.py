@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 
-import prctl
-
-from pyoci import jsonio, unixsock
+from pyoci import jsonio, syscalls, unixsock
 from pyoci.console import SignalQueue, Terminal, reap_zombies, wait_foreground
 from pyoci.container.container import Container
 from pyoci.errors import PyociError
@@ -44,7 +42,7 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
     listener: _ConsoleListener | None = None
     terminal: Terminal | None = None
     try:
-        prctl.set_child_subreaper(True)
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)  # python-prctl: the container only
         if terminal_wanted:
             listener = _ConsoleListener()
             create_options["console_socket"] = listener.path
@@ -52,7 +50,7 @@ def run(container_id: str, bundle: str, root: str, *, detach: bool = False,
                                      **create_options)
         try:
             if no_subreaper:
-                prctl.set_child_subreaper(False)  # init is our child by now
+                syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0)  # init is our child by now
             if listener is not None:
                 terminal = Terminal(listener.receive())
                 listener.close()
