@@ -13,6 +13,7 @@ import stat
 
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
+from pyoci.fileio import read_all
 
 # option -> (clears the flag?, MS_* flag)
 MOUNT_FLAGS: dict[str, tuple[bool, int]] = {
@@ -276,15 +277,7 @@ def _make_parent_private(path: str) -> None:
 
 
 def _read_proc(path: str) -> str:
-    """A /proc file's text, read to its end without io.open's buffers (and isatty)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return os.fsdecode(b"".join(chunks))
+    return os.fsdecode(read_all(path))
 
 
 def _unescape_mountinfo(field: str) -> str:

@@ -27,6 +27,7 @@ import os
 import zlib
 
 from pyoci import __version__, jsonio
+from pyoci.fileio import read_all
 
 DIR_NAME = ".seccomp~cache"
 MAX_ENTRIES = 32
@@ -54,22 +55,11 @@ def _library_identity(path: str) -> list[object]:
     return [path, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
-def _read(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def load(state_root: str, seccomp: dict) -> Compiled | None:
     """The cached compilation of ``seccomp``, or None."""
     key = _key(seccomp)
     try:
-        data = _read(_entry_path(state_root, key))
+        data = read_all(_entry_path(state_root, key), os.O_NOFOLLOW)
         header, bpf = data.split(b"\n", 1)
         meta = jsonio.loads(header)
         stored_key, library, notify, skipped, size = meta

@@ -10,6 +10,7 @@ import time
 
 from pyoci import logger
 from pyoci.cgroups import CgroupError, cgroup_pids, remove_dir
+from pyoci.fileio import read_all
 
 
 class Write:
@@ -49,15 +50,7 @@ def write_file(path: str, value: str) -> None:
 
 
 def read_file(path: str) -> str:
-    """The whole file, read with os.read: io.open's buffers and isatty cost more."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode()
+    return read_all(path).decode()
 
 
 def read_int(path: str, default: int = 0) -> int:
