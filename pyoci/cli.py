@@ -658,11 +658,7 @@ def exec_(ctx: click.Context, args: tuple[str, ...], process_file: str | None,
                             pid_file=os.path.abspath(pid_file) if pid_file else None,
                             cgroups=cgroup, **opts)
     except Exception as e:  # runc: fatalWithCode(fmt.Errorf("exec failed: %w", err), 255)
-        if ctx.obj.debug:
-            import traceback
-
-            traceback.print_exc()
-        fail(ctx.obj, f"exec failed: {e}")
+        report(ctx.obj, e, "exec failed: ")
         code = 255
     ctx.exit(code)
 

@@ -138,13 +138,13 @@ def fail(obj: Globals, msg: str) -> int:
     return 1
 
 
-def report(obj: Globals, e: BaseException) -> int:
-    """:func:`fail` for an exception: its traceback first with --debug."""
+def report(obj: Globals, e: BaseException, prefix: str = "") -> int:
+    """:func:`fail` for an exception (after ``prefix``): its traceback first with --debug."""
     if obj.debug:
         import traceback
 
         traceback.print_exception(e)
-    return fail(obj, str(e) or type(e).__name__)
+    return fail(obj, prefix + (str(e) or type(e).__name__))
 
 
 def finish() -> None:

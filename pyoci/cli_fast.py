@@ -206,7 +206,7 @@ def _exec(inv: Invocation) -> int:
                             pid_file=os.path.abspath(pid_file) if pid_file else None,  # type: ignore[arg-type]
                             **opts)
     except Exception as e:  # runc: fatalWithCode(fmt.Errorf("exec failed: %w", err), 255)
-        fail(inv.obj, f"exec failed: {e}")
+        report(inv.obj, e, "exec failed: ")
         return 255
 
 

@@ -27,7 +27,7 @@ import os
 import zlib
 
 from pyoci import __version__, jsonio
-from pyoci.fileio import read_all
+from pyoci.fileio import read_all, write_new
 
 DIR_NAME = ".seccomp~cache"
 MAX_ENTRIES = 32
@@ -87,13 +87,7 @@ def store(state_root: str, seccomp: dict, compiled: Compiled, library: str) -> N
             os.mkdir(cache_dir, 0o700)
         except FileExistsError:
             _evict(cache_dir)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        data = header + b"\n" + compiled.bpf
-        try:
-            if os.write(fd, data) != len(data):
-                raise OSError("short write")
-        finally:
-            os.close(fd)
+        write_new(tmp, header + b"\n" + compiled.bpf, os.O_EXCL, 0o600)
         os.rename(tmp, path)
     except OSError:
         try:

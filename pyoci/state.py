@@ -15,6 +15,7 @@ import os
 
 from pyoci import jsonio
 from pyoci.errors import ContainerNotFound, CorruptState
+from pyoci.fileio import write_new
 
 # Paths are plain strings: pathlib (with fnmatch, re, urllib.parse) would cost every call.
 
@@ -179,13 +180,7 @@ def write_state(path: str, data: dict, name: str = STATE_FILE) -> None:
 def stage_state(path: str, data: dict, name: str = STATE_FILE) -> str:
     """``name``'s next content written aside, for os.replace to put in place: its path."""
     tmp = os.path.join(path, name + ".tmp")
-    data_bytes = jsonio.dumps(data).encode()  # json.dump: pure Python, piece by piece
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-    try:
-        while data_bytes:
-            data_bytes = data_bytes[os.write(fd, data_bytes):]
-    finally:
-        os.close(fd)
+    write_new(tmp, jsonio.dumps(data).encode())  # json.dump: pure Python, piece by piece
     return tmp
 
 
