@@ -9,6 +9,12 @@ the device rules), pivots, applies the ``process`` settings, reports ``ready`` a
 then blocks on the exec fifo until ``start``; then it runs startContainer hooks and
 execs.  Failures are sent to the runtime as one ``error`` message; nothing here
 returns.
+
+Only the container's processes import this module (and rootfs, devices, python-prctl
+with it): the runtime's forked child does, while the runtime makes the cgroup (see
+:func:`pyoci.container.create.become_stage1`), so that none of it is loaded on the
+runtime's path to the fork nor held by the runtime afterwards.  Whatever init needs
+after pivot_root must be imported by then (nothing on the host can be read past it).
 """
 
 from __future__ import annotations
@@ -17,45 +23,13 @@ import _signal  # signal's C core: signal.py's enums import enum, functools, col
 import errno
 import os
 
-from pyoci import devices, hooks, process, rootfs, security, syscalls, unixsock
+import prctl  # noqa: F401 - for the capability calls; see the module's docstring
+
+from pyoci import devices, hooks, process, rootfs, security, syscalls
 from pyoci.channel import Channel
 from pyoci.errors import PyociError
+from pyoci.init_context import InitContext
 from pyoci.namespaces import NamespacePlan, bring_up_loopback
-
-
-class InitContext:
-    """Everything init needs, handed over by fork rather than serialised.
-
-    A plain class: importing dataclasses (and inspect, ast, dis) costs every create.
-    """
-
-    def __init__(self, container_id: str, config: dict, bundle: str, rootfs: str,
-                 channel: Channel, fifo_fd: int, no_pivot: bool = False,
-                 preserve_fds: int = 0, new_keyring: bool = True,
-                 console: unixsock.Socket | None = None,
-                 cgroup_dirs: dict[str, str] | None = None, join_cgroup: object = None,
-                 security: security.Plan | None = None,
-                 mount_trees: dict[int, int] | None = None) -> None:
-        self.container_id = container_id
-        self.config = config
-        self.bundle = bundle
-        self.rootfs = rootfs
-        self.channel = channel
-        self.fifo_fd = fifo_fd
-        self.no_pivot = no_pivot
-        self.preserve_fds = preserve_fds
-        self.new_keyring = new_keyring
-        self.console = console
-        self.cgroup_dirs = cgroup_dirs if cgroup_dirs is not None else {}
-        # callable(pid, defer=...) placing a process in the container's cgroups
-        self.join_cgroup = join_cgroup
-        self.security = security  # caps, seccomp, LSM: checked by the runtime
-        self.mount_trees = mount_trees if mount_trees is not None else {}  # idmapped, by index
-        self.host_pid = 0  # init's PID as the runtime sees it (stage1 tells init)
-        self.go_fd = -1  # init's end of stage1's pipe: its host PID, then "j" (cgroups joined)
-        self.late_flags = 0  # namespaces init makes itself, once in its cgroups (see stage1)
-        self.executable = ""  # what init execs, and its environment: found before "ready"
-        self.env: dict[str, str] = {}
 
 
 def stage1(ctx: InitContext) -> None:

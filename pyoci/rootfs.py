@@ -14,6 +14,7 @@ import stat
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
 from pyoci.fileio import read_all
+from pyoci.userns import is_idmapped
 
 # option -> (clears the flag?, MS_* flag)
 MOUNT_FLAGS: dict[str, tuple[bool, int]] = {
@@ -295,12 +296,6 @@ def mount_all(root: Rootfs, config: dict, bundle: str, cgroup_paths: dict[str, s
     for i, m in enumerate(config.get("mounts", [])):
         mount_one(root, with_mount_label(config, m) if labelled else m, bundle, cgroup_paths,
                   (trees or {}).get(i))
-
-
-def is_idmapped(m: dict) -> bool:
-    opts = m.get("options") or []
-    return "idmap" in opts or "ridmap" in opts or bool(m.get("uidMappings")
-                                                         or m.get("gidMappings"))
 
 
 def mount_one(root: Rootfs, m: dict, bundle: str, cgroup_paths: dict[str, str],

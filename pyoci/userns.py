@@ -296,14 +296,19 @@ def make_userns(uid_maps: list[dict], gid_maps: list[dict]) -> int:
         os.waitpid(pid, 0)
 
 
+def is_idmapped(m: dict) -> bool:
+    """Whether a mount of config.json asks for an idmapped mount."""
+    opts = m.get("options") or []
+    return "idmap" in opts or "ridmap" in opts or bool(m.get("uidMappings")
+                                                         or m.get("gidMappings"))
+
+
 def idmapped_trees(config: dict, bundle: str) -> dict[int, int]:
     """The idmapped source of every mount that asks for one: mount index -> tree fd.
 
     ``rbind`` clones the submounts too; ``ridmap`` idmaps them as well (``idmap`` only
     the top mount), as runc does.  The caller closes the fds.
     """
-    from pyoci.rootfs import is_idmapped
-
     trees: dict[int, int] = {}
     try:
         for i, m in enumerate(config.get("mounts") or []):

@@ -18,7 +18,7 @@ from pyoci.channel import Channel, ChannelClosed
 from pyoci.config import load_config, rootfs_path
 from pyoci.container.container import Container
 from pyoci.errors import ContainerExists, PyociError
-from pyoci.init import InitContext, stage1
+from pyoci.init_context import InitContext
 from pyoci.namespaces import NamespacePlan
 from pyoci.validate import check_container_id
 
@@ -120,6 +120,21 @@ def utc_timestamp(ns: int) -> str:
     return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"
 
 
+def become_stage1(ctx: InitContext) -> None:
+    """The runtime's forked child: import the container side (:mod:`pyoci.init`, with
+    rootfs, devices and python-prctl) and run stage1, which never returns.
+
+    Imported here, while the runtime makes the cgroup that stage1 waits for, rather than
+    by the runtime before the fork: off the path to init, and not held by the runtime.
+    """
+    try:
+        from pyoci.init import stage1
+    except BaseException as e:  # noqa: BLE001 - a broken install: say so, end the child
+        os.write(2, f"pyoci: stage1: cannot import the container side: {e}\n".encode())
+        os._exit(1)
+    stage1(ctx)
+
+
 def _check_supported(config: dict) -> None:
     if config.get("process") is None:
         raise PyociError("config.json: $.process: process must be set to create a container")
@@ -194,7 +209,7 @@ class _Builder:
             pid = os.fork()
             if pid == 0:
                 parent.close()
-                stage1(ctx)
+                become_stage1(ctx)
             self.stage1_pid = pid
             child.close()
             self._make_cgroup_meanwhile(parent)

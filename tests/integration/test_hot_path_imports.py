@@ -74,6 +74,13 @@ entry()
 
 def imported(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
     """Run ``pyoci --root ROOT *args`` with the probe: its result and the modules it imported."""
+    res, _, modules = probe(pyoci, *args)
+    return res, modules
+
+
+def probe(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str], set[str]]:
+    """:func:`imported`, with the modules of the runtime process alone (its sys.modules at
+    exit) apart from those of every process (the forked stage1 and init included)."""
     cmd = pyoci.command(*args)  # records a create/run id for the leak check
     cli_args = cmd[cmd.index("--root"):]
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,12 +96,13 @@ def imported(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
         with open(err) as f:
             lines = f.read().splitlines()
         with open(dump) as f:  # missing: the atexit handlers did not run
-            modules = set(f.read().split())
+            runtime = set(f.read().split())
     stderr = "\n".join(ln for ln in lines if not ln.startswith("import time:"))
+    modules = set(runtime)
     for ln in lines:
         if ln.startswith("import time:") and "imported package" not in ln:
             modules.add(ln.rsplit("|", 1)[1].strip())
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), modules
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), runtime, modules
 
 
 def offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
@@ -134,6 +142,19 @@ def test_run_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
             "pyoci.container.delete"} <= modules
     assert offending(modules, CREATE_FORBIDDEN + STDLIB_FORBIDDEN + PLAIN_FORBIDDEN) == []
     assert pyoci("state", cid).returncode != 0  # deleted
+
+
+# The container side: imported by the runtime's forked child (stage1, whence init), never
+# by the runtime itself (pyoci.container.create.become_stage1).
+CONTAINER_SIDE = ("pyoci.init", "pyoci.rootfs", "pyoci.devices", "prctl", "_prctl")
+
+
+def test_run_leaves_the_container_side_to_its_children(pyoci, bundle, cid):
+    res, runtime, modules = probe(pyoci, "run", "-b", bundle, cid)
+    assert res.returncode == 0, res.stderr
+    assert offending(modules, CONTAINER_SIDE) == sorted(CONTAINER_SIDE)  # the children's
+    assert offending(runtime, CONTAINER_SIDE) == []
+    assert {"pyoci.container.create", "pyoci.container.delete"} <= runtime
 
 
 def test_create_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
