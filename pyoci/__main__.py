@@ -6,6 +6,9 @@ Before anything else is imported, the cyclic garbage collector's first threshold
 walks them over and over (about 3% of `state` and of `run`). A short command now never
 collects; a long-running one (a foreground `run`, `events`) still does, in larger batches.
 
+Then pyoci's modules are served from their compiled bundle (:mod:`pyoci.code_bundle`),
+when it is there and up to date.
+
 The plain forms of `create` and `run` are parsed without click (:mod:`pyoci.cli_fast`);
 everything else goes to the click CLI.
 """
@@ -17,6 +20,9 @@ gc.set_threshold(50_000, *gc.get_threshold()[1:])
 
 
 def entry() -> None:
+    from pyoci import code_bundle
+
+    code_bundle.install(__file__.rpartition("/")[0])
     from pyoci import cli_fast
 
     code = cli_fast.main(sys.argv[1:])

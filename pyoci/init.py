@@ -69,7 +69,8 @@ def stage1(ctx: InitContext) -> None:
             _write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
         # init is visible in the container from its first instruction: not dumpable.
         security.harden_process()
-        # init waits on ``go`` so the runtime learns its PID before any request of it.
+        # init reads ``go`` before its first word to the runtime, which must come after
+        # stage1's "pid" (see _take_host_pid); its mounts need not wait for that.
         go_read, go_write = os.pipe()
         pid = deferred.fork(into=_same_credentials(plan)) if deferred else os.fork()
         if pid == 0:
@@ -77,7 +78,6 @@ def stage1(ctx: InitContext) -> None:
             if deferred:
                 deferred.close()
             ctx.go_fd = go_read
-            ctx.host_pid = int(_read_go(go_read, b"\n").split(b"\n")[0] or 0)
             init(ctx, plan)
         ctx.channel.send("pid", pid=pid)
         os.write(go_write, b"%d\n" % pid)
@@ -123,11 +123,21 @@ def _read_go(fd: int, token: bytes | None) -> bytes:
     return _go_buffer
 
 
+def _take_host_pid(ctx: InitContext) -> None:
+    """Init's PID as the runtime sees it: stage1 writes it to ``go`` once it has sent the
+    runtime "pid", so that init's first message (hooks, ready or an error) comes after
+    that one on the channel they share. Init reads it only then: the mounts before
+    need neither the PID nor the runtime."""
+    if ctx.go_fd >= 0 and not ctx.host_pid:
+        ctx.host_pid = int(_read_go(ctx.go_fd, b"\n").split(b"\n")[0] or 0)
+
+
 def _wait_for_cgroups(ctx: InitContext) -> None:
     """Before anything the container's cgroups must account (hooks, limits) or forks:
-    stage1's "j" once it has joined init to them, or its error."""
+    stage1's "j" once it has joined init to them, or its error. Init's host PID too."""
     if ctx.go_fd < 0:
         return
+    _take_host_pid(ctx)
     rest = _read_go(ctx.go_fd, b"\nj").partition(b"\n")[2]  # "j": not stage1's exit
     if rest != b"j":
         rest = _read_go(ctx.go_fd, None).partition(b"\n")[2]  # "E<message>", to the end
@@ -217,6 +227,10 @@ def init(ctx: InitContext, plan: NamespacePlan) -> None:
                 bring_up_loopback()
         _prepare(ctx, plan, created)
     except BaseException as e:  # noqa: BLE001
+        try:
+            _take_host_pid(ctx)
+        except OSError:
+            pass
         _fail(ctx.channel, e, created)
     _wait_for_start_and_exec(ctx)
 

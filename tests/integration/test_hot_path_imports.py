@@ -24,6 +24,7 @@ import tempfile
 import pytest
 
 import pyoci as pyoci_package
+from pyoci import code_bundle
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("PYOCI_TEST_RUNTIME")),
                                 reason="checks pyoci's own imports")
@@ -65,6 +66,10 @@ import atexit
 def dump():
     with open(out, "w") as f:
         f.write("\\n".join(sorted(sys.modules)))
+    with open(out + ".bundled", "w") as f:
+        f.write("\\n".join(sorted(n for n, m in list(sys.modules.items())
+                                  if type(getattr(m, "__loader__", None)).__name__
+                                  == "BundledLoader")))
 atexit.register(dump)
 sys.argv[0] = "pyoci"
 from pyoci.__main__ import entry
@@ -74,13 +79,15 @@ entry()
 
 def imported(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
     """Run ``pyoci --root ROOT *args`` with the probe: its result and the modules it imported."""
-    res, _, modules = probe(pyoci, *args)
+    res, _, modules, _ = probe(pyoci, *args)
     return res, modules
 
 
-def probe(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str], set[str]]:
+def probe(pyoci, *args: str
+          ) -> tuple[subprocess.CompletedProcess, set[str], set[str], set[str]]:
     """:func:`imported`, with the modules of the runtime process alone (its sys.modules at
-    exit) apart from those of every process (the forked stage1 and init included)."""
+    exit) apart from those of every process (the forked stage1 and init included), and
+    those of the runtime it loaded from the code bundle (pyoci.code_bundle)."""
     cmd = pyoci.command(*args)  # records a create/run id for the leak check
     cli_args = cmd[cmd.index("--root"):]
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,12 +104,15 @@ def probe(pyoci, *args: str) -> tuple[subprocess.CompletedProcess, set[str], set
             lines = f.read().splitlines()
         with open(dump) as f:  # missing: the atexit handlers did not run
             runtime = set(f.read().split())
+        with open(dump + ".bundled") as f:
+            bundled = set(f.read().split())
     stderr = "\n".join(ln for ln in lines if not ln.startswith("import time:"))
     modules = set(runtime)
     for ln in lines:
         if ln.startswith("import time:") and "imported package" not in ln:
             modules.add(ln.rsplit("|", 1)[1].strip())
-    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), runtime, modules
+    return (subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), runtime,
+            modules, bundled)
 
 
 def offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
@@ -150,11 +160,24 @@ CONTAINER_SIDE = ("pyoci.init", "pyoci.rootfs", "pyoci.devices", "prctl", "_prct
 
 
 def test_run_leaves_the_container_side_to_its_children(pyoci, bundle, cid):
-    res, runtime, modules = probe(pyoci, "run", "-b", bundle, cid)
+    res, runtime, modules, _ = probe(pyoci, "run", "-b", bundle, cid)
     assert res.returncode == 0, res.stderr
     assert offending(modules, CONTAINER_SIDE) == sorted(CONTAINER_SIDE)  # the children's
     assert offending(runtime, CONTAINER_SIDE) == []
     assert {"pyoci.container.create", "pyoci.container.delete"} <= runtime
+
+
+def test_run_takes_pyoci_from_the_code_bundle(pyoci, bundle, cid):
+    """Every pyoci module a `run` imports comes from the bundle (built here, as .ci/setup
+    and .ci/test build it), but code_bundle itself, the package it is in and the
+    compiled cffi module."""
+    code_bundle.build(os.path.dirname(pyoci_package.__file__))
+    res, runtime, _, bundled = probe(pyoci, "run", "-b", bundle, cid)
+    assert res.returncode == 0, res.stderr
+    ours = {m for m in runtime if m == "pyoci" or m.startswith("pyoci.")}
+    assert ours - bundled == {"pyoci", "pyoci.__main__", "pyoci.code_bundle",
+                              "pyoci._native", "pyoci._native.lib"}
+    assert "pyoci.container.create" in bundled
 
 
 def test_create_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
