@@ -17,6 +17,13 @@ process joining it with ``exec``):
 
 A missing ``capabilities`` object, or a missing set, means an empty set (runc's
 behaviour: a config without capabilities runs with none).
+
+python-prctl is called through its C module ``_prctl``: its ``prctl`` wrapper module builds
+a property per capability and a function per prctl option at import, a millisecond on
+the path of every container's init that none of these calls needs. Only the container's
+processes import it, before they lose the host's files: init's in stage1 (its module,
+:mod:`pyoci.init`, is imported there), exec's in the runtime before it forks
+(:mod:`pyoci.container.exec`); the imports below find it loaded.
 """
 
 from __future__ import annotations
@@ -174,13 +181,13 @@ def to_caps(caps: dict | CapSets | None) -> CapSets:
 
 def drop_bounding(caps: CapSets, keep: Iterable[int] = ()) -> None:
     """Drop from the bounding set every capability not configured in it (or kept)."""
-    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+    import _prctl
 
     kept = caps.bounding | frozenset(keep)
     for cap in range(last_cap() + 1):
         if cap not in kept:
             try:
-                prctl.capbset_drop(cap)
+                _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
             except OSError as e:
                 raise PyociError(f"drop {CAPABILITIES[cap]} from the bounding set: "
                                  f"{e.strerror}") from None
@@ -192,19 +199,15 @@ def set_caps(caps: CapSets, keep: Iterable[int] = ()) -> None:
     ``keep`` is added to every set, ambient included, so that it survives the execve of
     the final step's trampoline whatever the user (see :func:`apply_capabilities`).
     """
-    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+    import _prctl
 
     extra = frozenset(keep)
     every = range(last_cap() + 1)
-    wanted = ((caps.effective | extra, prctl.CAP_EFFECTIVE),
-              (caps.permitted | extra, prctl.CAP_PERMITTED),
-              (caps.inheritable | extra, prctl.CAP_INHERITABLE))
-    changes = []
-    for on, flag in wanted:
-        changes.append(([c for c in every if c in on], flag, True))
-        changes.append(([c for c in every if c not in on], flag, False))
+    wanted = (caps.effective | extra, caps.permitted | extra, caps.inheritable | extra)
+    raised = [[c for c in every if c in on] for on in wanted]
+    dropped = [[c for c in every if c not in on] for on in wanted]
     try:
-        prctl.set_caps(*changes)  # one capset(2)
+        _prctl.set_caps(*raised, *dropped)  # one capset(2): (e, p, i) raised, then dropped
     except OSError as e:
         raise PyociError(f"set capabilities: {e.strerror}") from None
     try:
@@ -224,25 +227,25 @@ def apply_capabilities(caps: dict | CapSets | None, *,
     CAP_SETPCAP) when a seccomp filter must be loaded without no_new_privs; the final
     exec step drops them right after loading.  Returns the parsed sets.
     """
-    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+    import _prctl
 
     sets = to_caps(caps)
     drop_bounding(sets, keep)
     if switch_user is not None:
-        prctl.set_keepcaps(True)
+        _prctl.prctl(_prctl.PR_SET_KEEPCAPS, True)
         try:
             switch_user()
         finally:
-            prctl.set_keepcaps(False)
+            _prctl.prctl(_prctl.PR_SET_KEEPCAPS, False)
     set_caps(sets, keep)
     return sets
 
 
 def set_no_new_privs() -> None:
-    import prctl  # loaded before pivot_root (see set_dumpable): no file is read
+    import _prctl
 
     try:
-        prctl.set_no_new_privs(True)
+        _prctl.prctl(_prctl.PR_SET_NO_NEW_PRIVS, True)
     except OSError as e:
         raise PyociError(f"set no_new_privs: {e.strerror}") from None
 
@@ -251,12 +254,9 @@ def set_dumpable(dumpable: bool) -> None:
     """PR_SET_DUMPABLE: a non-dumpable process's /proc files (exe, fd, mem, environ)
     are out of reach of processes without CAP_SYS_PTRACE over the host, and it cannot
     be ptrace-attached (CVE-2016-9962, CVE-2019-5736)."""
-    # python-prctl is imported by the container's processes only, before they lose the
-    # host's files: init's here, in stage1 (security.harden_process, before any
-    # pivot_root); exec's by the runtime before it forks (pyoci.container.exec).
-    import prctl
+    import _prctl
 
-    prctl.set_dumpable(dumpable)
+    _prctl.prctl(_prctl.PR_SET_DUMPABLE, dumpable)
 
 
 def names(mask: int) -> list[str]:

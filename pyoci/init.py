@@ -23,7 +23,7 @@ import _signal  # signal's C core: signal.py's enums import enum, functools, col
 import errno
 import os
 
-import prctl  # noqa: F401 - for the capability calls; see the module's docstring
+import _prctl  # noqa: F401 - python-prctl, for pyoci.capabilities (see its docstring)
 
 from pyoci import devices, hooks, process, rootfs, security, syscalls
 from pyoci.channel import Channel

@@ -28,7 +28,7 @@ import select
 import struct
 import sys
 
-import prctl  # noqa: F401 - exec_init applies the capabilities with it, past setns
+import _prctl  # noqa: F401 - python-prctl: exec_init applies the capabilities past setns
 
 from pyoci import exec_init, jsonio, process, security, syscalls, unixsock
 from pyoci import state as st

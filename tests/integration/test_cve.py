@@ -543,7 +543,7 @@ def test_cve_2025_52881_sysctl_write_redirected(pyoci, bundle, cid, base_config,
 def _attack_init(pid: int, caps: list[str]) -> dict[str, str]:
     """From a process joined to the container's mount and PID namespaces with the
     container's capabilities, try what the CVE-2016-9962 exploit did to runc init."""
-    import prctl  # noqa: F401 - capabilities uses it past setns (init: before pivot_root)
+    import _prctl  # noqa: F401 - capabilities uses it past setns (init: before pivot_root)
 
     from pyoci import capabilities
     from pyoci import syscalls as sc

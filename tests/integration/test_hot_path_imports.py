@@ -31,16 +31,17 @@ pytestmark = pytest.mark.skipif(bool(os.environ.get("PYOCI_TEST_RUNTIME")),
 
 # Never imported by state, kill, start and list, without --log or --debug.
 LIGHT_FORBIDDEN = ("jsonschema", "referencing", "pyoci.config", "pyoci.schema_fast",
-                   "pyoci.init", "pyoci.seccomp", "pyseccomp", "seccomp", "prctl", "ctypes",
-                   "subprocess", "logging", "difflib", "shutil")
+                   "pyoci.init", "pyoci.seccomp", "pyseccomp", "seccomp", "prctl", "_prctl",
+                   "ctypes", "subprocess", "logging", "difflib", "shutil")
 # Never imported by run and create of a valid config (short options included), nor by
 # exec. click: their plain forms are parsed by pyoci.cli_fast; ast and dis: what running
 # inspect imports; subprocess: hooks import it only to run one; locale: gettext and
 # subprocess; logging: the library imports it only to emit a record (pyoci.logger);
 # traceback: init describes its own failure without it.
-# (prctl is imported, by the container's process only: it applies the capabilities.)
+# (python-prctl's _prctl is imported, by the container's process only: it applies the
+# capabilities; its prctl wrapper module by none.)
 CREATE_FORBIDDEN = ("jsonschema", "referencing", "difflib", "shutil", "ast", "dis",
-                    "subprocess", "locale", "logging", "traceback", "click")
+                    "subprocess", "locale", "logging", "traceback", "click", "prctl")
 # Nor these, by run, create and exec, in any of their processes (the runtime, stage1,
 # init up to its execve, exec's process): each costs every run a few ms (signal: enum,
 # functools, collections; json and pathlib: re; socket: selectors, array). The C cores
@@ -156,7 +157,7 @@ def test_run_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
 
 # The container side: imported by the runtime's forked child (stage1, whence init), never
 # by the runtime itself (pyoci.container.create.become_stage1).
-CONTAINER_SIDE = ("pyoci.init", "pyoci.rootfs", "pyoci.devices", "prctl", "_prctl")
+CONTAINER_SIDE = ("pyoci.init", "pyoci.rootfs", "pyoci.devices", "_prctl")
 
 
 def test_run_leaves_the_container_side_to_its_children(pyoci, bundle, cid):
