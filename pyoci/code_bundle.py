@@ -5,8 +5,10 @@ A `run` imports some forty of pyoci's modules, and the import system's per-modul
 unmarshalling and running the modules themselves. :func:`build` compiles every module of
 the package into one file, ``pyoci/__pycache__/code-bundle.<cache tag>``; :func:`install`
 puts a finder first on ``sys.meta_path`` that serves a module from that file (one stat of
-its source and one pread) whenever the source is still the one compiled: same size, same
-mtime in nanoseconds. Anything else (a module not in the file, an edited or missing
+its source, one open and pread of the bundle) whenever the source is still the one
+compiled: same size, same mtime in nanoseconds. No descriptor is kept open between
+imports: one would take the place of a --preserve-fds descriptor the caller did not pass,
+and be handed to the container. Anything else (a module not in the file, an edited or missing
 source, a file from another interpreter, any read or unmarshal error) is left to the
 import system as usual, so the file can only ever make an import faster, never different.
 
@@ -39,13 +41,14 @@ class BundledLoader(_bootstrap_external.SourceFileLoader):
     """A source file loader whose code comes from the bundle (all else, such as
     get_source for tracebacks, as for any source file)."""
 
-    def __init__(self, fullname: str, path: str, fd: int, offset: int, length: int) -> None:
+    def __init__(self, fullname: str, path: str, bundle: str, offset: int,
+                 length: int) -> None:
         super().__init__(fullname, path)
-        self._fd, self._offset, self._length = fd, offset, length
+        self._bundle, self._offset, self._length = bundle, offset, length
 
     def get_code(self, fullname: str):  # noqa: ANN201 - a code object
         try:
-            data = os.pread(self._fd, self._length, self._offset)
+            data = _read_at(self._bundle, self._offset, self._length)
             if len(data) == self._length:
                 return marshal.loads(data)
         except (OSError, ValueError, EOFError, TypeError):
@@ -56,8 +59,8 @@ class BundledLoader(_bootstrap_external.SourceFileLoader):
 class BundleFinder:
     """The meta path finder serving fresh modules from an open bundle file."""
 
-    def __init__(self, fd: int, base: str, index: dict, data_start: int) -> None:
-        self.fd, self.base, self.index, self.data_start = fd, base, index, data_start
+    def __init__(self, bundle: str, base: str, index: dict, data_start: int) -> None:
+        self.bundle, self.base, self.index, self.data_start = bundle, base, index, data_start
 
     def find_spec(self, fullname: str, path: object = None, target: object = None):  # noqa: ANN201
         entry = self.index.get(fullname)
@@ -71,7 +74,8 @@ class BundleFinder:
             return None
         if st.st_mtime_ns != mtime_ns or st.st_size != size:
             return None  # edited since the bundle was built: the import system's
-        loader = BundledLoader(fullname, source, self.fd, self.data_start + offset, length)
+        loader = BundledLoader(fullname, source, self.bundle, self.data_start + offset,
+                               length)
         locations = [os.path.dirname(source)] if is_package else None
         return _bootstrap_external.spec_from_file_location(
             fullname, source, loader=loader, submodule_search_locations=locations)
@@ -80,13 +84,22 @@ class BundleFinder:
         """Nothing cached beyond the index, which is checked on every import."""
 
 
+def _read_at(path: str, offset: int, length: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+
+
 def install(package_dir: str) -> BundleFinder | None:
     """Serve pyoci's modules from the bundle of ``package_dir``; None if there is none
     that this interpreter can use (or one is installed already)."""
     if any(isinstance(f, BundleFinder) for f in sys.meta_path):
         return None
+    path = bundle_path(package_dir)
     try:
-        fd = os.open(bundle_path(package_dir), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -100,9 +113,10 @@ def install(package_dir: str) -> BundleFinder | None:
         if not isinstance(index, dict):
             raise ValueError("truncated index")
     except (OSError, ValueError, EOFError, TypeError):
-        os.close(fd)
         return None
-    finder = BundleFinder(fd, os.path.dirname(package_dir), index, _HEADER + size)
+    finally:
+        os.close(fd)
+    finder = BundleFinder(path, os.path.dirname(package_dir), index, _HEADER + size)
     sys.meta_path.insert(0, finder)
     return finder
 

@@ -148,3 +148,22 @@ def test_install_is_once_per_process(package):
     res = subprocess.run([sys.executable, "-I", "-S", "-c", code, package, REPO],
                          capture_output=True, text=True, timeout=30)
     assert res.stdout.split() == ["True", "True"], res.stderr
+
+
+def test_no_descriptor_stays_open(package):
+    """A descriptor kept open would take the place of a --preserve-fds one the caller did
+    not pass, and be handed to the container."""
+    path = code_bundle.build(package)
+    code = ("import os, sys; sys.path[:0] = [sys.argv[2], sys.argv[3]]\n"
+            "from pyoci import code_bundle; assert code_bundle.install(sys.argv[1])\n"
+            "import fakepkg.a, fakepkg.sub.b\n"
+            "for fd in os.listdir('/proc/self/fd'):\n"
+            "    try:\n"
+            "        print(os.readlink(f'/proc/self/fd/{fd}'))\n"
+            "    except OSError:\n"
+            "        pass  # listdir's own\n")
+    res = subprocess.run([sys.executable, "-I", "-S", "-c", code, package,
+                          os.path.dirname(package), REPO],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert path not in res.stdout.splitlines()
