@@ -27,6 +27,11 @@
  * pyoci/container/start.py does; the C releases its lock and execs Python with init's
  * report (PYOCI_BOOT_STARTED below), which sets pyoci.container.start.RELEASED and runs the
  * same `start` command: it re-takes the lock and carries on from the report.
+ *
+ * And `delete --force` of a running container kills its processes (SIGKILL to each in its
+ * cgroups, waited for) before it removes anything; should a cgroup then stay busy, or a
+ * process not die, the unchanged `delete --force` goes to Python, which finds the
+ * container stopped or still dying and finishes the same delete (it kills and retries).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -42,6 +47,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pyoci_frontdoor_config.h"  /* PYOCI_PYTHON, PYOCI_SYS_PATH */
@@ -704,10 +710,96 @@ static void check_no_poststop(const char *dir)
     free(text);
 }
 
-static int cmd_delete(const char *root, const char *id, const char *dir)
+#define MAX_KILLED 1024
+
+/* delete._kill_and_wait for a running container with cgroups: SIGKILL, through a pidfd,
+ * to every process its cgroups list, then wait (up to 10 s) until each has exited. A
+ * process in a sub-cgroup is not listed: its cgroup's rmdir then fails, and Python (which
+ * kills and retries) takes over, as it does for anything else in doubt. */
+static void kill_and_wait(const struct cgdirs *cg)
+{
+    struct pollfd fds[MAX_KILLED];
+    int n = 0, left;
+    struct timespec now, deadline;
+
+    for (int i = 0; i < cg->n; i++) {
+        char *path = path_join(cg->dirs[i], "cgroup.procs"), *text, *line, *next;
+        size_t len;
+
+        text = read_file(path, &len);
+        free(path);
+        if (text == NULL) {
+            if (errno == ENOENT)
+                continue;
+            fallback();
+        }
+        for (line = text; line < text + len; line = next) {
+            char *e;
+            long pid;
+            int fd;
+
+            next = memchr(line, '\n', (size_t)(text + len - line));
+            next = next ? next + 1 : text + len;
+            if (next - line <= 1)
+                continue;
+            errno = 0;
+            pid = strtol(line, &e, 10);
+            if (errno || pid <= 0 || (*e != '\n' && e != text + len) || n == MAX_KILLED)
+                fallback();
+            fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+            if (fd < 0) {
+                if (errno == ESRCH)
+                    continue;  /* gone already */
+                fallback();
+            }
+            if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+                fallback();
+            fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+        }
+        free(text);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += 10;
+    for (left = n; left > 0;) {
+        long ms;
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ms = (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
+        if (ms <= 0)
+            fallback();  /* one will not go: Python waits and reports */
+        r = poll(fds, (nfds_t)n, (int)ms);
+        if (r < 0 && errno != EINTR)
+            fallback();
+        for (int i = 0; r > 0 && i < n; i++)
+            if (fds[i].fd >= 0 && fds[i].revents) {
+                close(fds[i].fd);
+                fds[i].fd = -1;  /* poll skips it from now on */
+                left--;
+            }
+    }
+}
+
+/* remove_dir's first tries: a cgroup whose last process just exited may be busy a moment
+ * longer; a few retries over 100 ms, then Python's own (which also kills what lingers). */
+static void remove_cgroup_dir(const char *dir)
+{
+    for (int tries = 0; rmdir(dir) < 0; tries++) {
+        struct timespec pause = {0, 1000000};
+
+        if (errno == ENOENT)
+            return;
+        if (errno != EBUSY || tries == 100)
+            fallback();
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int cmd_delete(const char *root, const char *id, const char *dir, int force)
 {
     struct stored s;
     struct cgdirs cg;
+    const char *status;
     char *doomed;
     int lock;
 
@@ -715,15 +807,22 @@ static int cmd_delete(const char *root, const char *id, const char *dir)
     load_stored(dir, &s);
     if (s.destroyed.p != NULL && !json_is(s.destroyed, "null") && !json_is(s.destroyed, "false"))
         fallback();
-    if (strcmp(status_of(dir, &s), "stopped") != 0)
-        fallback();  /* not stopped: Python refuses (or, with --force, kills) */
+    status = status_of(dir, &s);
+    /* not stopped: Python refuses, or with --force kills; running with --force and
+     * cgroups (no pid namespace scan needed): killed here, as Python would */
+    if (strcmp(status, "stopped") != 0 && !(force && !strcmp(status, "running")))
+        fallback();
     check_no_poststop(dir);
     cgroup_dirs(&s, &cg);
+    if (strcmp(status, "running") == 0) {
+        if (cg.n == 0)
+            fallback();
+        kill_and_wait(&cg);
+    }
     /* cgroups.destroy: a stopped container's cgroups are empty; if one is not (a process
      * left behind, a sub-cgroup), Python kills and retries, and finds gone what went here */
     for (int i = 0; i < cg.n; i++)
-        if (rmdir(cg.dirs[i]) < 0 && errno != ENOENT)
-            fallback();
+        remove_cgroup_dir(cg.dirs[i]);
     /* state.remove_dir: renamed out of the way first, then removed */
     if (asprintf(&doomed, "%s/.%s~deleted~%d", root, id, (int)getpid()) < 0)
         fallback();
@@ -961,6 +1060,7 @@ int main(int argc, char **argv)
 {
     const char *root = DEFAULT_ROOT, *log = NULL, *v, *cmd, *args[3];
     int root_given = 0, i, nargs = 0, list_mode = 0;  /* list: 1 -q, 2 table, 3 json */
+    int force = 0;  /* delete --force */
     char *dir;
 
     g_argc = argc;
@@ -1005,10 +1105,12 @@ int main(int argc, char **argv)
         list_mode = quiet ? 1 : table ? 2 : 3;
     }
     for (; i < argc; i++) {
-        /* delete --force of a stopped container is a plain delete (a missing or corrupt
-         * one, where --force differs, is left to Python anyway) */
-        if (!strcmp(cmd, "delete") && (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")))
+        /* delete --force of a stopped container is a plain delete, of a running one a
+         * kill first (a missing or corrupt one, where --force differs, is left to Python) */
+        if (!strcmp(cmd, "delete") && (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force"))) {
+            force = 1;
             continue;
+        }
         if (argv[i][0] == '-' || nargs == 2)
             fallback();  /* options (--all, --force, ...) and too many arguments */
         args[nargs++] = argv[i];
@@ -1039,6 +1141,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "kill"))
         return cmd_kill(dir, nargs > 1 ? args[1] : NULL);
     if (!strcmp(cmd, "delete"))
-        return cmd_delete(root, args[0], dir);
+        return cmd_delete(root, args[0], dir, force);
     return cmd_start(dir);
 }

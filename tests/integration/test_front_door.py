@@ -283,6 +283,10 @@ def test_native_paths_start_no_interpreter(pyoci, new_bundle, cid, tmp_path):
     wait_status(pyoci, cid, "stopped")
     calls = execs("delete", "--force", cid)
     assert len(calls) == 1 and not os.path.exists(os.path.join(pyoci.root, cid)), calls
+    create(pyoci, new_bundle(SLEEP), cid)  # a running one: killed, natively
+    assert len(execs("start", cid)) == 1
+    calls = execs("delete", "--force", cid)
+    assert len(calls) == 1 and not os.path.exists(os.path.join(pyoci.root, cid)), calls
 
 
 LIST_FORMS = ([], ["-q"], ["--quiet"], ["--format", "json"], ["-f", "json"], ["--format=table"],
@@ -414,6 +418,44 @@ def test_delete(pyoci, new_bundle, cid):
     code, _, err = twin(pyoci, a, b, "delete", "{id}")
     assert code == 1 and err == b"container does not exist\n"
     assert same(pyoci.root, "delete", "--force", a) == (0, b"", b"")
+
+
+def host_pids_of(pyoci, cid: str) -> set[int]:
+    """The host PIDs of every process in a container (its cgroup's cgroup.procs)."""
+    pids: set[int] = set()
+    for d in cgroup_dirs_of(pyoci.root, cid):
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            pids |= {int(line) for line in f if line.strip()}
+    return pids
+
+
+def test_delete_force_of_a_running_container(pyoci, new_bundle, cid):
+    """Every process of the container (init and one exec'd) killed and waited for, the
+    cgroups and the state gone: the same through the executable (natively: see
+    test_native_paths_start_no_interpreter) and through Python."""
+    a, b = cid, f"{cid}-b"
+    bundle = new_bundle(SLEEP)
+    pids, dirs = {}, {}
+    for c in (a, b):
+        create(pyoci, bundle, c)
+        pyoci("start", c, check=True)
+        pyoci("exec", "--detach", c, "sleep", "999", check=True)
+        dirs[c] = cgroup_dirs_of(pyoci.root, c)
+        deadline = time.monotonic() + 10
+        while len(host_pids_of(pyoci, c)) < 2:  # the exec'd process is in its cgroup
+            assert time.monotonic() < deadline, "the exec'd process never showed"
+            time.sleep(0.05)
+        pids[c] = host_pids_of(pyoci, c)
+    assert twin(pyoci, a, b, "delete", "--force", "{id}") == (0, b"", b"")
+    for c in (a, b):
+        for pid in pids[c]:  # reaped or a zombie of its reaper: gone either way
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    assert f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"), pid
+            except FileNotFoundError:
+                pass
+        assert dirs[c] and not any(os.path.exists(d) for d in dirs[c])
+    assert os.listdir(pyoci.root) == []
 
 
 def test_delete_poststop_hook(pyoci, new_bundle, cid, tmp_path, base_config):
