@@ -61,6 +61,7 @@ from pyoci.cli_common import (  # noqa: E402
     Globals,
     apply_globals,
     create_options,
+    delete_container,
     exit_now,
     fail,
     finish,
@@ -415,21 +416,7 @@ def kill(ctx: click.Context, args: tuple[str, ...], all_: bool) -> None:
 @click.pass_context
 def delete(ctx: click.Context, args: tuple[str, ...], force: bool) -> None:
     """Delete a container's resources; with --force a missing container is not an error."""
-    cid = _container_id(ctx, args)
-    from pyoci.container import Container
-    from pyoci.errors import ContainerNotFound, CorruptState
-
-    try:
-        container = Container.load(cid, ctx.obj.root)
-    except ContainerNotFound:
-        if force:
-            return
-        raise
-    except CorruptState:
-        if not force:
-            raise
-        container = Container(cid, ctx.obj.root)  # --force removes what cannot be read
-    container.delete(force=force)
+    delete_container(_container_id(ctx, args), ctx.obj.root, force)
 
 
 @_command("list")

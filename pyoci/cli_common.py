@@ -168,6 +168,25 @@ def create_options(pid_file: str | None, console_socket: str | None, no_pivot: b
     }
 
 
+def delete_container(container_id: str, root: str, force: bool) -> None:
+    """`delete`, as runc's: with --force a missing container is no error, and one whose
+    state cannot be read is removed all the same."""
+    from pyoci.container import Container
+    from pyoci.errors import ContainerNotFound, CorruptState
+
+    try:
+        container = Container.load(container_id, root)
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    except CorruptState:
+        if not force:
+            raise
+        container = Container(container_id, root)  # --force removes what cannot be read
+    container.delete(force=force)
+
+
 def exit_now(code: object) -> NoReturn:
     """Exit with ``code`` without the interpreter's teardown.
 

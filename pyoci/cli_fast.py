@@ -1,9 +1,10 @@
-"""`create`, `run`, `exec`, `pause` and `resume` in their plain forms, parsed without
-click.
+"""`create`, `run`, `exec`, `pause`, `resume` and `delete` in their plain forms, parsed
+without click.
 
 Importing click (with the enum, typing, datetime, ... it pulls in) takes about as long as
 runc's whole `run`, and engines call `create` once per container (and `exec` for every
-probe). This parser knows runc's global options and the usual flags of these
+probe; `delete` reaches Python whenever the front door leaves it, such as for a created
+container). This parser knows runc's global options and the usual flags of these
 commands, in the spellings engines use (``--opt VALUE``, ``--opt=VALUE``, ``-b VALUE``,
 ``-d``), and nothing else: anything it does not know for certain (help, another command,
 an unknown, rarer, doubtful or malformed option, a wrong number of arguments, an
@@ -18,7 +19,15 @@ from __future__ import annotations
 import os
 import sys
 
-from pyoci.cli_common import Globals, apply_globals, create_options, fail, finish, report
+from pyoci.cli_common import (
+    Globals,
+    apply_globals,
+    create_options,
+    delete_container,
+    fail,
+    finish,
+    report,
+)
 
 _GLOBALS = {"--root": "root", "--log": "log", "--log-format": "log_format",
             "--rootless": "rootless"}
@@ -67,6 +76,7 @@ _SYNTAX = {
         False),
     "pause": _Syntax({}, {}, {}, {}, True),
     "resume": _Syntax({}, {}, {}, {}, True),
+    "delete": _Syntax({}, {"--force": "force", "-f": "force"}, {}, {"force": False}, True),
 }
 
 
@@ -161,6 +171,9 @@ def invoke(inv: Invocation) -> int:
         from pyoci.validate import check_container_id
 
         check_container_id(inv.args[0])
+        if inv.command == "delete":
+            delete_container(inv.args[0], obj.root, bool(inv.options["force"]))
+            return 0
         from pyoci.container import Container
 
         if inv.command == "pause":

@@ -155,6 +155,17 @@ def test_run_of_a_valid_config_skips_jsonschema(pyoci, bundle, cid):
     assert pyoci("state", cid).returncode != 0  # deleted
 
 
+def test_delete_of_a_created_container_skips_click(pyoci, bundle, cid):
+    """The front door leaves `delete` of a created container to Python: parsed by
+    cli_fast, without click (or anything else `state` and `kill` never import)."""
+    pyoci("create", "--bundle", bundle, cid, check=True)
+    res, modules = imported(pyoci, "delete", "--force", cid)
+    assert res.returncode == 0, res.stderr
+    assert {"pyoci.cli_fast", "pyoci.container.delete"} <= modules
+    assert offending(modules, LIGHT_FORBIDDEN + ("click",)) == []
+    assert pyoci("state", cid).returncode != 0  # deleted
+
+
 # The container side: imported by the runtime's forked child (stage1, whence init), never
 # by the runtime itself (pyoci.container.create.become_stage1).
 CONTAINER_SIDE = ("pyoci.init", "pyoci.rootfs", "pyoci.devices", "_prctl")

@@ -1,5 +1,5 @@
-"""pyoci.cli_fast, the click-free parser of plain `create`, `run`, `exec`, `pause` and
-`resume`, against the click CLI.
+"""pyoci.cli_fast, the click-free parser of plain `create`, `run`, `exec`, `pause`,
+`resume` and `delete`, against the click CLI.
 
 Where the fast parser answers, it must make the very library call click's CLI makes, with
 the same exit code, stderr and --log record; where it is unsure, it must answer None (and
@@ -66,6 +66,13 @@ PLAIN = [
     ["--root", "/r", "resume", "c1"],
     ["pause", "nosuch"],  # container does not exist
     ["resume", "bad/id"],
+    ["delete", "c1"],
+    ["--root", "/r", "delete", "--force", "c1"],
+    ["delete", "c1", "-f"],
+    ["delete", "-f", "-f", "c1"],
+    ["delete", "nosuch"],  # container does not exist
+    ["delete", "--force", "nosuch"],  # with --force: no error
+    ["delete", "bad/id"],
 ]
 
 
@@ -95,6 +102,8 @@ def test_same_call_code_and_error_as_click(fake: Fake, capsys: pytest.CaptureFix
     ["exec", "--", "c1", "true"], ["exec", "--cgroup", "x", "c1", "true"],
     ["exec", "-e", "--tty", "c1", "true"], ["exec", "--keep", "c1", "true"],
     ["pause"], ["pause", "a", "b"], ["resume", "--force", "c1"], ["pause", "-h", "c1"],
+    ["delete"], ["delete", "a", "b"], ["delete", "--all", "c1"], ["delete", "-fh", "c1"],
+    ["delete", "--force=1", "c1"],
 ])
 def test_left_to_click(argv: list[str]) -> None:
     assert cli_fast.parse(argv) is None
@@ -132,7 +141,7 @@ TOKENS = ["create", "run", "exec", "c1", "c2", "--root", "/r", "--log", "--log-f
           "--no-pivot", "--no-new-keyring", "--preserve-fds", "2", "-d", "--detach", "--keep",
           "--no-subreaper", "--bundle=/x", "--preserve-fds=1", "--root=/q", "-h", "", "bad/id",
           "--debug", "state", "-t", "--tty", "-e", "A=1", "--cwd", "-p", "--process",
-          "--ignore-paused"]
+          "--ignore-paused", "delete", "--force", "-f"]
 
 
 @settings(max_examples=300, deadline=None)
