@@ -161,15 +161,22 @@ def test_random_argv_fast_or_left_to_click(argv: list[str]) -> None:
         calls.append((cid, root, args, kw))
         return 0
 
+    def record_delete(cid: str, root: str, force: bool) -> None:
+        calls.append((cid, root, force))
+
     from unittest import mock
 
     with mock.patch("pyoci.container.Container.create", record), \
             mock.patch("pyoci.container.Container.run", record), \
             mock.patch("pyoci.container.exec.exec_process", record_exec), \
+            mock.patch("pyoci.cli.delete_container", record_delete), \
             mock.patch("pyoci.cli.apply_globals", lambda obj: None):  # no --log file
         result = CliRunner().invoke(cli, argv)
     opts = dict(inv.options)
-    if inv.command == "exec":
+    if inv.command == "delete":
+        expected = (inv.args[0], inv.obj.root, opts["force"])
+        fails = 1
+    elif inv.command == "exec":
         pid_file = opts.pop("pid_file")
         opts["pid_file"] = os.path.abspath(pid_file) if pid_file else None  # type: ignore[arg-type]
         expected: tuple = (inv.args[0], inv.obj.root, inv.args[1:], opts)
