@@ -5,9 +5,11 @@
     QUICK=1 bash bench/compare.sh          # fewer runs, 50 containers present: a smoke test
     ONLY="run state" bash bench/compare.sh # some scenarios only (names as in the table)
 
-Every scenario is timed with hyperfine for each runtime in turn (pyoci, runc, crun, one
-right after the other, so that a change of load on the machine hits all three alike),
-and the table shows the mean times and the ratios pyoci/runc and pyoci/crun. The table,
+Every scenario is timed with hyperfine for each runtime in ROUNDS interleaved rounds:
+each round times every runtime with a share of the runs, the order rotating from round
+to round (pyoci runc crun, runc crun pyoci, ...), so that a change of load on the
+machine during a scenario hits all three alike rather than the one timed last. The
+table shows the mean over all runs and the ratios pyoci/runc and pyoci/crun. The table,
 the machine and the versions are written to bench/RESULTS.md (``RESULTS=path`` to write
 elsewhere, ``RESULTS=`` not at all).
 
@@ -34,7 +36,8 @@ tmpfs is mounted over /sys/fs/cgroup/unified: crun then sees a cgroup v1 host. O
 that namespace sees the tmpfs; the host's cgroup mounts are never touched. hyperfine
 itself runs in that namespace (``nsenter``), so crun's times carry no extra exec.
 
-Knobs (environment): RUNS (20), WARMUP (3), SEQ_N (100), SEQ_RUNS (2), PRESENT (200),
+Knobs (environment): RUNS (20), ROUNDS (4), WARMUP (3, before a runtime's first round;
+1 before the others), SEQ_N (100), SEQ_RUNS (2), PRESENT (200),
 RSS_RUNS (5), PODMAN_RUNS (10), QUICK, ONLY, RESULTS, PYOCI, RUNC, CRUN, KEEP_JSON (a
 directory for hyperfine's JSON exports), PODMAN_CALLS (0).
 
@@ -74,6 +77,7 @@ def _knob(name: str, default: int, quick: int) -> int:
 
 
 RUNS = _knob("RUNS", 20, 5)
+ROUNDS = _knob("ROUNDS", 4, 2)
 WARMUP = _knob("WARMUP", 3, 1)
 SEQ_N = _knob("SEQ_N", 100, 20)
 SEQ_RUNS = _knob("SEQ_RUNS", 2, 1)
@@ -241,22 +245,41 @@ class Bench:
 
     # --- measuring ---------------------------------------------------------------------
 
-    def hyperfine(self, scenario: str, rt: Runtime, command: str, *, shell: bool = False,
-                  runs: int = RUNS, warmup: int = WARMUP, env: dict | None = None,
-                  prepare: str = "") -> None:
-        out = os.path.join(self.json_dir, f"{scenario}-{rt.name}.json")
+    def compare(self, scenario: str, commands: dict[Runtime, str], *, shell: bool = False,
+                runs: int = RUNS, warmup: int = WARMUP, env: dict | None = None,
+                prepare: dict[Runtime, str] | None = None) -> None:
+        """Time ``commands`` (one per runtime) in interleaved rounds (see the docstring)
+        and record each runtime's mean and standard deviation over all its runs."""
+        rts = list(commands)
+        rounds = max(1, min(ROUNDS, runs))
+        times: dict[str, list[float]] = {rt.name: [] for rt in rts}
+        for r in range(rounds):
+            n = runs // rounds + (1 if r < runs % rounds else 0)
+            for rt in rts[r % len(rts):] + rts[:r % len(rts)]:
+                times[rt.name] += self.hyperfine(
+                    f"{scenario}-{r}", rt, commands[rt], shell=shell, runs=n,
+                    warmup=warmup if r == 0 else min(warmup, 1), env=env,
+                    prepare=(prepare or {}).get(rt, ""))
+        for rt in rts:
+            t = times[rt.name]
+            dev = statistics.stdev(t) if len(t) > 1 else 0.0
+            self.record(scenario, rt.name, statistics.fmean(t) * 1000, dev * 1000, "ms",
+                        len(t))
+
+    def hyperfine(self, name: str, rt: Runtime, command: str, *, shell: bool, runs: int,
+                  warmup: int, env: dict | None, prepare: str) -> list[float]:
+        """One hyperfine of ``command`` for ``rt``: the times of its runs, in seconds."""
+        out = os.path.join(self.json_dir, f"{name}-{rt.name}.json")
         cmd = [*rt.prefix(), "hyperfine", "--style", "none", "--runs", str(runs),
                "--warmup", str(warmup), "--export-json", out]
         if not shell:
             cmd.append("-N")
         if prepare:  # untimed, before every run; through sh whatever the timed shell
             cmd += ["--prepare", shlex.join(["sh", "-c", prepare])]
-        cmd += ["--command-name", f"{rt.name} {scenario}", command]
+        cmd += ["--command-name", f"{rt.name} {name}", command]
         sh(cmd, env=env or self.env, timeout=None)
         with open(out) as f:
-            r = json.load(f)["results"][0]
-        self.record(scenario, rt.name, r["mean"] * 1000, r["stddev"] * 1000 if r["stddev"]
-                    else 0.0, "ms", runs)
+            return list(json.load(f)["results"][0]["times"])
 
     def record(self, scenario: str, name: str, mean: float, dev: float, unit: str,
                n: int) -> None:
@@ -268,34 +291,33 @@ class Bench:
 
     def run_all(self) -> None:
         b = self.bundle
+        rts = self.runtimes
         if self.wanted("run"):
-            for rt in self.runtimes:
-                self.hyperfine("run", rt, shlex.join(rt.argv("run", "--bundle", b, "bench-run")))
+            self.compare("run", {rt: shlex.join(rt.argv("run", "--bundle", b, "bench-run"))
+                                 for rt in rts})
         if self.wanted("cycle"):
-            for rt in self.runtimes:
-                c = [shlex.join(rt.argv(*a)) for a in (("create", "--bundle", b, "bench-cyc"),
-                                                        ("start", "bench-cyc"),
-                                                        ("delete", "--force", "bench-cyc"))]
-                self.hyperfine("cycle", rt, " && ".join(c), shell=True)
+            steps = (("create", "--bundle", b, "bench-cyc"), ("start", "bench-cyc"),
+                     ("delete", "--force", "bench-cyc"))
+            self.compare("cycle", {rt: " && ".join(shlex.join(rt.argv(*a)) for a in steps)
+                                   for rt in rts}, shell=True)
         if self.wanted("start"):
-            for rt in self.runtimes:
-                prep = (f"{shlex.join(rt.argv('delete', '--force', 'bench-st'))} 2>/dev/null; "
-                        f"{shlex.join(rt.argv('create', '--bundle', b, 'bench-st'))}")
-                self.hyperfine("start", rt, shlex.join(rt.argv("start", "bench-st")),
-                               prepare=prep)
+            prep = {rt: f"{shlex.join(rt.argv('delete', '--force', 'bench-st'))} 2>/dev/null; "
+                        f"{shlex.join(rt.argv('create', '--bundle', b, 'bench-st'))}"
+                    for rt in rts}
+            self.compare("start", {rt: shlex.join(rt.argv("start", "bench-st")) for rt in rts},
+                         prepare=prep)
         if self.wanted("delete"):
-            for rt in self.runtimes:
-                # /bin/true has exited once `run` returns: the container is stopped.
-                prep = f"{shlex.join(rt.argv('run', '--detach', '--bundle', b, 'bench-del'))}"
-                prep += " && sleep 0.05"
-                self.hyperfine("delete", rt,
-                               shlex.join(rt.argv("delete", "--force", "bench-del")),
-                               prepare=prep)
+            # /bin/true has exited once `run` returns: the container is stopped.
+            prep = {rt: shlex.join(rt.argv("run", "--detach", "--bundle", b, "bench-del"))
+                    + " && sleep 0.05" for rt in rts}
+            self.compare("delete", {rt: shlex.join(rt.argv("delete", "--force", "bench-del"))
+                                    for rt in rts}, prepare=prep)
         if self.wanted("seq100"):
-            for rt in self.runtimes:
+            loops = {}
+            for rt in rts:
                 one = shlex.join(rt.argv("run", "--bundle", b, "bench-seq"))
-                loop = f"for i in $(seq {SEQ_N}); do {one} </dev/null || exit 1; done"
-                self.hyperfine("seq100", rt, loop, shell=True, runs=SEQ_RUNS, warmup=0)
+                loops[rt] = f"for i in $(seq {SEQ_N}); do {one} </dev/null || exit 1; done"
+            self.compare("seq100", loops, shell=True, runs=SEQ_RUNS, warmup=0)
         if self.wanted("rss-run"):
             for rt in self.runtimes:
                 self.rss("rss-run", rt, rt.argv("run", "--bundle", b, "bench-rss"))
@@ -332,18 +354,10 @@ class Bench:
             for job in jobs:
                 job.result()
         live = "bench-live"
-        if self.wanted("exec"):
-            for rt in self.runtimes:
-                self.hyperfine("exec", rt, shlex.join(rt.argv("exec", live, "true")))
-        if self.wanted("kill"):
-            for rt in self.runtimes:
-                self.hyperfine("kill", rt, shlex.join(rt.argv("kill", live, "CONT")))
-        if self.wanted("state"):
-            for rt in self.runtimes:
-                self.hyperfine("state", rt, shlex.join(rt.argv("state", live)))
-        if self.wanted("list"):
-            for rt in self.runtimes:
-                self.hyperfine("list", rt, shlex.join(rt.argv("list")))
+        for scenario, args in (("exec", ("exec", live, "true")), ("kill", ("kill", live, "CONT")),
+                               ("state", ("state", live)), ("list", ("list",))):
+            if self.wanted(scenario):
+                self.compare(scenario, {rt: shlex.join(rt.argv(*args)) for rt in self.runtimes})
         if self.wanted("rss-state"):
             for rt in self.runtimes:
                 self.rss("rss-state", rt, rt.argv("state", live))
@@ -413,6 +427,7 @@ lock_type = "file"
         with tarfile.open(tar, "w") as t:
             t.add(os.path.join(self.bundle, "rootfs"), arcname=".")
         sh(["podman", "import", "--change", 'CMD=["sh"]', tar, IMAGE], env=env)
+        commands = {}
         for rt in self.runtimes:
             argv = ["podman", "--runtime", rt.name, "run", "--rm",
                     f"--cgroup-parent=/{self.cgroup_parent}", IMAGE, "true"]
@@ -421,8 +436,10 @@ lock_type = "file"
                 self.notes.append(f"podman with {rt.name} failed: {r.stderr.strip()[-300:]}")
                 log(f"podman with {rt.name} failed: no podman row for it")
                 continue
-            self.hyperfine("podman", rt, shlex.join(argv), runs=PODMAN_RUNS,
-                           warmup=min(WARMUP, 2), env=env)
+            commands[rt] = shlex.join(argv)
+        if commands:
+            self.compare("podman", commands, runs=PODMAN_RUNS, warmup=min(WARMUP, 2),
+                         env=env)
         if PODMAN_CALLS > 0:
             self.podman_calls(wrappers, env)
 
@@ -625,8 +642,9 @@ lock_type = "file"
         md = ["# Benchmark results", "",
               "Regenerated by `bash bench/compare.sh` (see `bench/README.md`); do not edit by "
               "hand.", "",
-              f"Run {started} UTC, {elapsed / 60:.1f} minutes; hyperfine, {RUNS} runs after "
-              f"{WARMUP} warm-up runs (`seq100`: {SEQ_RUNS} runs; RSS: median of {RSS_RUNS}; "
+              f"Run {started} UTC, {elapsed / 60:.1f} minutes; hyperfine, {RUNS} runs in "
+              f"{ROUNDS} interleaved rounds after {WARMUP} warm-up runs (`seq100`: "
+              f"{SEQ_RUNS} runs; RSS: median of {RSS_RUNS}; "
               f"podman: {PODMAN_RUNS} runs){' (QUICK=1)' if QUICK else ''}.", "",
               "| " + " | ".join(rows[0]) + " |",
               "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(rows[0]))) + "|"]
