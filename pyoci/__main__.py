@@ -9,8 +9,8 @@ collects; a long-running one (a foreground `run`, `events`) still does, in large
 Then pyoci's modules are served from their compiled bundle (:mod:`pyoci.code_bundle`),
 when it is there and up to date.
 
-The plain forms of `create` and `run` are parsed without click (:mod:`pyoci.cli_fast`);
-everything else goes to the click CLI.
+The plain forms of `create`, `run`, `exec`, `pause`, `resume` and `delete` are parsed
+without click (:mod:`pyoci.cli_fast`); everything else goes to the click CLI.
 """
 
 import gc
