@@ -80,9 +80,6 @@ class BundleFinder:
         return _bootstrap_external.spec_from_file_location(
             fullname, source, loader=loader, submodule_search_locations=locations)
 
-    def invalidate_caches(self) -> None:
-        """Nothing cached beyond the index, which is checked on every import."""
-
 
 def _read_at(path: str, offset: int, length: int) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -149,7 +146,8 @@ def build(package_dir: str) -> str:
                                       offset, len(blob))
             blobs.append(blob)
             offset += len(blob)
-    assert package in index, f"{package_dir} is not a package"
+    if package not in index:
+        raise ValueError(f"{package_dir} is not a package (no __init__.py)")
     raw = marshal.dumps(index)
     path = bundle_path(package_dir)
     os.makedirs(os.path.dirname(path), exist_ok=True)
